@@ -1,0 +1,76 @@
+"""What every Heroes command shares: `--sql`, naming heroes and teams, and clean errors."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Model
+
+from heroes import sql
+from heroes.models import Hero, Team
+from heroes.services import ServiceError
+
+CANDIDATES = 10
+
+
+class HeroesCommand(BaseCommand):
+    """A command with `--sql`; subclasses implement `run(**options)` instead of `handle`.
+
+    A `ServiceError` becomes a `CommandError`: its message on stderr and exit status 1.
+    """
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--sql",
+            action="store_true",
+            help="Echo every SQL statement with its duration and parameters, as it runs.",
+        )
+
+    def handle(self, *args, **options):
+        try:
+            if options["sql"]:
+                with sql.echo_to(self.stdout):
+                    self.run(**options)
+            else:
+                self.run(**options)
+        except ServiceError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def run(self, **options):
+        raise NotImplementedError("subclasses of HeroesCommand must provide a run() method")
+
+
+def _resolve(model: type[Model], text: str, noun: str) -> Model:
+    """Find one row of `model` by id or exact name, or fail naming the candidates."""
+    text = text.strip()
+    if text.isdigit():
+        found = model.objects.filter(pk=int(text)).first()
+        if found is not None:
+            return found
+    matches = list(model.objects.filter(name=text).order_by("pk")[: CANDIDATES + 1])
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        listed = ", ".join(f"{match.name} (id {match.pk})" for match in matches[:CANDIDATES])
+        more = " and more" if len(matches) > CANDIDATES else ""
+        raise CommandError(
+            f'{len(matches) if not more else "Many"} {noun}s are named "{text}": '
+            f"{listed}{more}. Give the id instead."
+        )
+    similar = list(
+        model.objects.filter(name__icontains=text)
+        .order_by("name")
+        .values_list("name", flat=True)[:CANDIDATES]
+    )
+    if similar:
+        raise CommandError(
+            f'No {noun} with id or name "{text}". Names containing it: {", ".join(similar)}.'
+        )
+    raise CommandError(f'No {noun} with id or name "{text}", and no name contains it.')
+
+
+def resolve_hero(text: str) -> Hero:
+    """The hero whose id or exact name is `text`; CommandError naming candidates otherwise."""
+    return _resolve(Hero, text, "hero")
+
+
+def resolve_team(text: str) -> Team:
+    """The team whose id or exact name is `text`; CommandError naming candidates otherwise."""
+    return _resolve(Team, text, "team")
