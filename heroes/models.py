@@ -67,9 +67,7 @@ class Hero(models.Model):
         on_delete=models.SET_NULL,
         related_name="heroes",
     )
-    teams = models.ManyToManyField(
-        Team, through="HeroTeamLink", related_name="members", blank=True
-    )
+    teams = models.ManyToManyField(Team, through="HeroTeamLink", related_name="members", blank=True)
 
     objects = HeroQuerySet.as_manager()
 

@@ -1,9 +1,5 @@
 """Load the tutorial's data, or generate a large realistic data set in batches."""
 
-import itertools
-import random
-from collections.abc import Callable, Iterator
-
 from django.db import connection, transaction
 from django.db.models import Q
 
@@ -16,7 +12,13 @@ TUTORIAL_TEAMS = [
 TUTORIAL_HEROES = [
     {"id": 1, "name": "Deadpond", "secret_name": "Dive Wilson", "age": None, "team_id": 2},
     {"id": 2, "name": "Rusty-Man", "secret_name": "Tommy Sharp", "age": 48, "team_id": 1},
-    {"id": 3, "name": "Spider-Boy", "secret_name": "Pedro Parqueador", "age": None, "team_id": None},
+    {
+        "id": 3,
+        "name": "Spider-Boy",
+        "secret_name": "Pedro Parqueador",
+        "age": None,
+        "team_id": None,
+    },
 ]
 # (hero id, team id, is_training)
 TUTORIAL_LINKS = [(1, 2, False), (1, 1, True), (2, 1, False), (3, 1, True)]
@@ -34,11 +36,9 @@ def tutorial_data_missing() -> bool:
     """True if any of the tutorial's teams or heroes is not in the database (by name)."""
     names = {team["name"] for team in TUTORIAL_TEAMS}
     hero_names = {hero["name"] for hero in TUTORIAL_HEROES}
-    return (
-        Team.objects.filter(name__in=names).count() < len(names)
-        or Hero.objects.filter(name__in=hero_names).values("name").distinct().count()
-        < len(hero_names)
-    )
+    return Team.objects.filter(name__in=names).count() < len(names) or Hero.objects.filter(
+        name__in=hero_names
+    ).values("name").distinct().count() < len(hero_names)
 
 
 def load_tutorial() -> None:
@@ -48,9 +48,13 @@ def load_tutorial() -> None:
     with other contents.
     """
     with transaction.atomic():
-        clashes = Team.objects.filter(
-            Q(pk__in=[t["id"] for t in TUTORIAL_TEAMS]) | Q(name__in=[t["name"] for t in TUTORIAL_TEAMS])
-        ).exists() or Hero.objects.filter(pk__in=[h["id"] for h in TUTORIAL_HEROES]).exists()
+        clashes = (
+            Team.objects.filter(
+                Q(pk__in=[t["id"] for t in TUTORIAL_TEAMS])
+                | Q(name__in=[t["name"] for t in TUTORIAL_TEAMS])
+            ).exists()
+            or Hero.objects.filter(pk__in=[h["id"] for h in TUTORIAL_HEROES]).exists()
+        )
         if clashes:
             raise ValueError(
                 "The database already holds teams or heroes with the tutorial's ids or names; "

@@ -108,10 +108,26 @@ def _lock_team(team: Team) -> None:
         raise ServiceError(f"Team {team.name} no longer exists.")
 
 
+def _insert(connection, source: str, params) -> int:
+    """INSERT INTO heroteamlink (hero, team, is_training) `source`, ON CONFLICT DO NOTHING.
+
+    Returns the number of links inserted.
+    """
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(column) for column in ("hero_id", "team_id", "is_training"))
+    # Identifiers are quoted by the backend and values are parameters.
+    statement = (
+        f"INSERT INTO {qn(HeroTeamLink._meta.db_table)} ({columns}) {source} ON CONFLICT DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount
+
+
 def _insert_links(heroes: QuerySet, team: Team, training: bool) -> int:
-    """INSERT ... SELECT a link to `team` for each hero of `heroes` not yet a member; one statement."""
+    """Link each hero of `heroes` not yet a member to `team`: one INSERT ... SELECT."""
     select = (
-        heroes.order_by()
+        _selection(heroes)
         .exclude(team_links__team=team)
         .annotate(
             _team=Value(team.pk, output_field=BigIntegerField()),
@@ -120,32 +136,23 @@ def _insert_links(heroes: QuerySet, team: Team, training: bool) -> int:
         .values_list("pk", "_team", "_training")
     )
     connection = connections[select.db]
-    select_sql, params = select.query.get_compiler(connection=connection).as_sql()
-    qn = connection.ops.quote_name
-    columns = ", ".join(qn(column) for column in ("hero_id", "team_id", "is_training"))
     # The SELECT always has a WHERE (the exclude above), which SQLite needs to
     # parse the ON CONFLICT clause after it.
-    statement = (
-        f"INSERT INTO {qn(HeroTeamLink._meta.db_table)} ({columns}) {select_sql} "
-        "ON CONFLICT DO NOTHING"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.rowcount
+    select_sql, params = select.query.get_compiler(connection=connection).as_sql()
+    return _insert(connection, select_sql, params)
 
 
 def _insert_link(hero: Hero, team: Team, training: bool) -> bool:
-    """INSERT one link unless it exists; True if a row was inserted."""
+    """Link the hero to `team` unless already linked: one INSERT; True if it inserted a row."""
     connection = connections[DEFAULT_DB_ALIAS]
-    qn = connection.ops.quote_name
-    columns = ", ".join(qn(column) for column in ("hero_id", "team_id", "is_training"))
-    statement = (
-        f"INSERT INTO {qn(HeroTeamLink._meta.db_table)} ({columns}) VALUES (%s, %s, %s) "
-        "ON CONFLICT DO NOTHING"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, (hero.pk, team.pk, training))
-        return cursor.rowcount == 1
+    return _insert(connection, "VALUES (%s, %s, %s)", (hero.pk, team.pk, training)) == 1
+
+
+def _selection(heroes: QuerySet) -> QuerySet:
+    """The heroes of a bulk change as an unordered QuerySet that can be filtered and updated."""
+    if heroes.query.is_sliced:
+        return Hero.objects.filter(pk__in=heroes.values("pk"))
+    return heroes.order_by()
 
 
 def _links(hero: Hero, team: Team) -> QuerySet:
@@ -205,7 +212,7 @@ def clear_team(*, hero: Hero) -> Result:
 def bulk_assign_team(*, heroes: QuerySet, team: Team) -> Result:
     """Make `team` the team of every hero in `heroes`: a COUNT and one UPDATE, whatever the size."""
     with sql.change() as statements:
-        heroes = heroes.order_by()
+        heroes = _selection(heroes)
         unchanged = heroes.filter(team=team).count()
         changed = heroes.exclude(team=team).update(team=team)
     message = f"{_heroes(changed)} assigned to {team.name}"
@@ -223,15 +230,13 @@ def bulk_assign_team(*, heroes: QuerySet, team: Team) -> Result:
 def bulk_clear_team(*, heroes: QuerySet) -> Result:
     """Clear the team of every hero in `heroes`: a COUNT and one UPDATE, whatever the size."""
     with sql.change() as statements:
-        heroes = heroes.order_by()
+        heroes = _selection(heroes)
         unchanged = heroes.filter(team__isnull=True).count()
         changed = heroes.filter(team__isnull=False).update(team=None)
     message = f"{_heroes(changed)} no longer in a team"
     if unchanged:
         message += f", {unchanged} had none"
-    return Result(
-        message + ".", changed=changed, unchanged=unchanged, statements=tuple(statements)
-    )
+    return Result(message + ".", changed=changed, unchanged=unchanged, statements=tuple(statements))
 
 
 # Memberships --------------------------------------------------------------------------
@@ -263,13 +268,15 @@ def leave_team(*, hero: Hero, team: Team) -> Result:
         message = f"{hero.name} left {team.name}."
     else:
         message = f"{hero.name} is not a member of {team.name}."
-    return Result(message, changed=left, unchanged=1 - left, left=left, statements=tuple(statements))
+    return Result(
+        message, changed=left, unchanged=1 - left, left=left, statements=tuple(statements)
+    )
 
 
 @_retry_on_conflict
 @_integrity_errors_as("Hero {hero.name} no longer exists.")
 def toggle_membership(*, hero: Hero, team: Team, training: bool = False) -> Result:
-    """Leave `team` if the hero is a member, else join it: one DELETE, then one INSERT if it deleted nothing."""
+    """Leave `team` if a member, else join it: one DELETE, then an INSERT if it deleted nothing."""
     with sql.change() as statements:
         _lock_team(team)
         left, _ = _links(hero, team).delete()
@@ -296,22 +303,23 @@ def set_training(*, hero: Hero, team: Team, training: bool) -> Result:
         message = f"{hero.name} is now {state} {team.name}."
     else:
         message = f"{hero.name} is already {state} {team.name}."
-    return Result(
-        message, changed=changed, unchanged=1 - changed, statements=tuple(statements)
-    )
+    return Result(message, changed=changed, unchanged=1 - changed, statements=tuple(statements))
 
 
 @_retry_on_conflict
 @_integrity_errors_as("Team {team.name} no longer exists.")
 def bulk_join_team(*, heroes: QuerySet, team: Team, training: bool = False) -> Result:
-    """Add every hero of `heroes` to `team`: a COUNT and one INSERT ... SELECT, whatever the size."""
+    """Add every hero of `heroes` to `team`: a COUNT and one INSERT ... SELECT, at any size."""
     with sql.change() as statements:
         _lock_team(team)
-        total = heroes.order_by().count()
+        heroes = _selection(heroes)
+        total = heroes.count()
         joined = _insert_links(heroes, team, training)
     message = f"{_heroes(joined)} joined {team.name}"
     if total - joined:
-        message += f", {total - joined} already {ngettext('was a member', 'were members', total - joined)}"
+        message += (
+            f", {total - joined} already {ngettext('was a member', 'were members', total - joined)}"
+        )
     return Result(
         message + ".",
         changed=joined,
@@ -326,13 +334,16 @@ def bulk_leave_team(*, heroes: QuerySet, team: Team) -> Result:
     """Remove every hero of `heroes` from `team`: a COUNT and one DELETE, whatever the size."""
     with sql.change() as statements:
         _lock_team(team)
-        total = heroes.order_by().count()
+        heroes = _selection(heroes)
+        total = heroes.count()
         left, _ = HeroTeamLink.objects.filter(
-            team_id=team.pk, hero_id__in=heroes.order_by().values("pk")
+            team_id=team.pk, hero_id__in=_selection(heroes).values("pk")
         ).delete()
     message = f"{_heroes(left)} left {team.name}"
     if total - left:
-        message += f", {total - left} {ngettext('was not a member', 'were not members', total - left)}"
+        message += (
+            f", {total - left} {ngettext('was not a member', 'were not members', total - left)}"
+        )
     return Result(
         message + ".", changed=left, unchanged=total - left, left=left, statements=tuple(statements)
     )
@@ -341,7 +352,7 @@ def bulk_leave_team(*, heroes: QuerySet, team: Team) -> Result:
 @_retry_on_conflict
 @_integrity_errors_as("Team {team.name} no longer exists.")
 def bulk_toggle_membership(*, heroes: QuerySet, team: Team, training: bool = False) -> Result:
-    """Flip the membership of every hero of `heroes` in `team`, in four statements whatever the size.
+    """Flip the membership in `team` of every hero of `heroes`: four statements at any size.
 
     The members leave and the others join: the highest link id before the INSERT
     tells the links that existed (which are deleted) from those just inserted.
@@ -351,7 +362,7 @@ def bulk_toggle_membership(*, heroes: QuerySet, team: Team, training: bool = Fal
         last_id = HeroTeamLink.objects.aggregate(last=Max("pk"))["last"] or 0
         joined = _insert_links(heroes, team, training)
         left, _ = HeroTeamLink.objects.filter(
-            team_id=team.pk, hero_id__in=heroes.order_by().values("pk"), pk__lte=last_id
+            team_id=team.pk, hero_id__in=_selection(heroes).values("pk"), pk__lte=last_id
         ).delete()
     return Result(
         f"{_heroes(joined)} joined {team.name}, {_heroes(left)} left.",
@@ -367,9 +378,13 @@ def bulk_set_training(*, heroes: QuerySet, team: Team, training: bool) -> Result
     """Set `is_training` on the memberships in `team` of every hero of `heroes`: one UPDATE."""
     with sql.change() as statements:
         _lock_team(team)
-        changed = HeroTeamLink.objects.filter(
-            team_id=team.pk, hero_id__in=heroes.order_by().values("pk")
-        ).exclude(is_training=training).update(is_training=training)
+        changed = (
+            HeroTeamLink.objects.filter(
+                team_id=team.pk, hero_id__in=_selection(heroes).values("pk")
+            )
+            .exclude(is_training=training)
+            .update(is_training=training)
+        )
     state = "training in" if training else "full members of"
     return Result(
         f"{_heroes(changed)} now {state} {team.name}.",

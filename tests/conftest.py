@@ -1,5 +1,7 @@
 """Shared fixtures: the tutorial's data, staff users and SQL helpers."""
 
+import re
+
 import pytest
 
 from heroes import seed
@@ -35,3 +37,31 @@ def preventers(tutorial):
 @pytest.fixture
 def z_force(tutorial):
     return Team.objects.get(name="Z-Force")
+
+
+WRITE = re.compile(r'^(INSERT INTO|UPDATE|DELETE FROM) "(\w+)"')
+
+
+def writes(statements) -> list[str]:
+    """'VERB table' for each INSERT, UPDATE or DELETE among captured statements."""
+    found = (WRITE.match(statement.sql) for statement in statements)
+    return [f"{match[1].split()[0]} {match[2]}" for match in found if match]
+
+
+def verbs(statements) -> list[str]:
+    """The first keyword of each captured statement, savepoints left out."""
+    return [s.verb for s in statements if s.verb not in {"SAVEPOINT", "RELEASE"}]
+
+
+@pytest.fixture
+def many_heroes(db):
+    """A factory: `many_heroes(n)` creates n heroes and returns them as a QuerySet."""
+
+    def create(count: int, prefix: str = "Extra"):
+        created = Hero.objects.bulk_create(
+            Hero(name=f"{prefix}-{index}", secret_name=f"Secret {index}", age=index % 90)
+            for index in range(count)
+        )
+        return Hero.objects.filter(pk__in=[hero.pk for hero in created])
+
+    return create

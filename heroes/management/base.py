@@ -37,8 +37,9 @@ class HeroesCommand(BaseCommand):
         raise NotImplementedError("subclasses of HeroesCommand must provide a run() method")
 
 
-def _resolve(model: type[Model], text: str, noun: str) -> Model:
+def _resolve(model: type[Model], text: str) -> Model:
     """Find one row of `model` by id or exact name, or fail naming the candidates."""
+    noun, nouns = model._meta.verbose_name, model._meta.verbose_name_plural
     text = text.strip()
     if text.isdigit():
         found = model.objects.filter(pk=int(text)).first()
@@ -51,7 +52,7 @@ def _resolve(model: type[Model], text: str, noun: str) -> Model:
         listed = ", ".join(f"{match.name} (id {match.pk})" for match in matches[:CANDIDATES])
         more = " and more" if len(matches) > CANDIDATES else ""
         raise CommandError(
-            f'{len(matches) if not more else "Many"} {noun}s are named "{text}": '
+            f'{len(matches) if not more else "Many"} {nouns} are named "{text}": '
             f"{listed}{more}. Give the id instead."
         )
     similar = list(
@@ -68,9 +69,39 @@ def _resolve(model: type[Model], text: str, noun: str) -> Model:
 
 def resolve_hero(text: str) -> Hero:
     """The hero whose id or exact name is `text`; CommandError naming candidates otherwise."""
-    return _resolve(Hero, text, "hero")
+    return _resolve(Hero, text)
 
 
 def resolve_team(text: str) -> Team:
     """The team whose id or exact name is `text`; CommandError naming candidates otherwise."""
-    return _resolve(Team, text, "team")
+    return _resolve(Team, text)
+
+
+class MembershipCommand(HeroesCommand):
+    """A command taking HERO and TEAM that changes a membership, then prints the hero's teams."""
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("hero", help="The hero's id or exact name.")
+        parser.add_argument("team", help="The team's id or exact name.")
+
+    def change(self, *, hero: Hero, team: Team, **options):
+        raise NotImplementedError("subclasses of MembershipCommand must provide change()")
+
+    def run(self, *, hero, team, **options):
+        hero = resolve_hero(hero)
+        result = self.change(hero=hero, team=resolve_team(team), **options)
+        self.stdout.write(result.message)
+        self.stdout.write(f"{hero.name}'s teams: {list(hero.teams.all())!r}")
+
+
+def format_row(values, widths) -> str:
+    """One line of a text table: the values padded to `widths` (the last one unpadded)."""
+    cells = [str(value).ljust(width) for value, width in zip(values, widths, strict=False)]
+    cells += [str(value) for value in values[len(widths) :]]
+    return " | ".join(cells).rstrip()
+
+
+def rule(widths, last: int) -> str:
+    """The line under a text table's header."""
+    return "-+-".join("-" * width for width in [*widths, last])
