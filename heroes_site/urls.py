@@ -9,6 +9,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/heroes/", permanent=False)),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("heroes.urls")),
 ]
 
 if settings.DEBUG:

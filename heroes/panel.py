@@ -1,0 +1,24 @@
+"""Carry the SQL of a change to the page after it (post/redirect/get) and show it there once."""
+
+from collections.abc import Iterable
+
+from .sql import Statement
+
+SESSION_KEY = "heroes_sql_panel"
+
+
+def remember_sql(request, statements: Iterable[Statement]) -> None:
+    """Keep a change's statements in the session for the SQL panel of the next page."""
+    statements = list(statements)
+    request.session[SESSION_KEY] = {
+        "statements": [{"sql": s.pretty, "timing": s.timing, "verb": s.verb} for s in statements],
+        "duration_ms": round(sum(s.duration for s in statements) * 1000, 2),
+    }
+
+
+def sql_panel(request) -> dict:
+    """Context processor: `sql_panel`, the statements of the change just made, shown once."""
+    session = getattr(request, "session", None)
+    if session is None:
+        return {}
+    return {"sql_panel": session.pop(SESSION_KEY, None)}
