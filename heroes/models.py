@@ -1,9 +1,11 @@
 """Teams, heroes, a hero's team (nullable FK) and memberships (M2M through HeroTeamLink)."""
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Count, Prefetch, Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 
 class TeamQuerySet(models.QuerySet):
@@ -118,4 +120,128 @@ class HeroTeamLink(models.Model):
         return (
             f"HeroTeamLink(id={self.pk!r}, hero_id={self.hero_id!r}, "
             f"team_id={self.team_id!r}, is_training={self.is_training!r})"
+        )
+
+
+class ChangeSetQuerySet(models.QuerySet):
+    def for_hero(self, hero):
+        """Keep the change sets in which `hero` changed."""
+        return self.filter(pk__in=HeroChange.objects.filter(hero=hero).values("change_set_id"))
+
+    def for_team(self, team):
+        """Keep the change sets about `team`: its memberships, or heroes moved in or out of it."""
+        return self.filter(
+            Q(team=team)
+            | Q(
+                pk__in=HeroChange.objects.filter(Q(team_before=team) | Q(team_after=team)).values(
+                    "change_set_id"
+                )
+            )
+        )
+
+
+class ChangeSet(models.Model):
+    """One recorded connection change (a service call): who, from where, what, and its SQL."""
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        PAGE = "page", "Staff pages"
+        COMMAND = "command", "Command line"
+        OTHER = "other", "Other"
+
+    class Operation(models.TextChoices):
+        ASSIGN = "assign", "Assign team"
+        CLEAR = "clear", "Clear team"
+        JOIN = "join", "Join team"
+        LEAVE = "leave", "Leave team"
+        TOGGLE = "toggle", "Toggle membership"
+        TRAINING = "training", "Set training"
+        REVERT = "revert", "Revert"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="hero_change_sets",
+    )
+    # Who, as shown: the username, or the OS user and host for commands.
+    actor = models.CharField(max_length=150)
+    source = models.CharField(max_length=10, choices=Source, db_index=True)
+    operation = models.CharField(max_length=10, choices=Operation)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.TextField()
+    heroes_changed = models.PositiveIntegerField(default=0)
+    sql = models.TextField(help_text="The statements of the change, as the console shows them.")
+    reverts = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reverted_by"
+    )
+
+    objects = ChangeSetQuerySet.as_manager()
+
+    class Meta:
+        db_table = "changeset"
+        ordering = ["-created_at", "-id"]
+        verbose_name = "change"
+
+    def __str__(self):
+        return f"#{self.pk} {self.message}"
+
+
+class HeroChange(models.Model):
+    """One hero's part of a change set: a team or a membership, before and after."""
+
+    class Kind(models.TextChoices):
+        TEAM = "team", "Team"
+        MEMBERSHIP = "membership", "Membership"
+
+    change_set = models.ForeignKey(ChangeSet, on_delete=models.CASCADE, related_name="entries")
+    hero = models.ForeignKey(
+        Hero, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    hero_name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind)
+    # A membership's team; for a change of team, the team before and after.
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team_before = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team_after = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A membership before and after: member or not, and in training or not.
+    member_before = models.BooleanField(null=True)
+    member_after = models.BooleanField(null=True)
+    training_before = models.BooleanField(null=True)
+    training_after = models.BooleanField(null=True)
+
+    class Meta:
+        db_table = "herochange"
+        indexes = [models.Index(fields=["hero", "change_set"], name="herochange_hero_set_idx")]
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.hero_name}: {self.describe()}"
+
+    def describe(self) -> str:
+        """The change in words, e.g. "Preventers → none" or "joined Z-Force (training)"."""
+        if self.kind == self.Kind.TEAM:
+            before = self.team_before.name if self.team_before_id else "no team"
+            after = self.team_after.name if self.team_after_id else "no team"
+            return f"team {before} → {after}"
+        team = self.team.name if self.team_id else "a deleted team"
+
+        def state(member, training):
+            if not member:
+                return "not a member"
+            return "trainee" if training else "member"
+
+        return (
+            f"{team}: {state(self.member_before, self.training_before)} → "
+            f"{state(self.member_after, self.training_after)}"
         )

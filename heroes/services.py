@@ -5,6 +5,12 @@ allows, returns a `Result` that says what changed and carries the SQL it ran, an
 raises `ServiceError` (with a message for people) when the change cannot be made, in
 which case nothing was written.
 
+History: every change that changes something is recorded in the same transaction
+(`heroes.history`): one change set, attributed to who made it and from where, with
+one entry per hero that changed (before and after) and the SQL of the change. Entries
+are written by INSERT ... SELECT, so recording costs a fixed number of statements.
+`revert_change_set` puts a change set back, refusing if the state has moved on since.
+
 Concurrency: membership changes of a team are serialised by a lock on the team's row
 (`SELECT ... FOR NO KEY UPDATE` on PostgreSQL; on SQLite every writer already holds
 the database's write lock from `BEGIN IMMEDIATE`), so a toggle always sees the state
@@ -13,16 +19,31 @@ under a lock on the hero's row. A transaction that PostgreSQL aborts as a deadlo
 or serialization failure is retried from the start.
 """
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connections
-from django.db.models import BigIntegerField, BooleanField, Max, QuerySet, Value
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Count,
+    Exists,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.utils.translation import ngettext
 
-from . import sql
-from .models import Hero, HeroTeamLink, Team
+from . import history, sql
+from .bulk import insert_select
+from .models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
 from .sql import Statement
+
+Operation = ChangeSet.Operation
 
 RETRIES = 5
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
@@ -30,6 +51,10 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, de
 
 class ServiceError(Exception):
     """A change that cannot be made; nothing was written and the message says why."""
+
+
+class _Conflict(Exception):
+    """Rows changed between reading and writing them (PostgreSQL); the change is re-run."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,7 @@ class Result:
     left: int = 0
     hero: Hero | None = None
     previous_team: Team | None = None
+    change_set: ChangeSet | None = None
     statements: tuple[Statement, ...] = field(default=(), repr=False)
 
 
@@ -64,10 +90,15 @@ def _retry_on_conflict(func):
         for attempt in range(1, RETRIES + 1):
             try:
                 return func(**kwargs)
-            except OperationalError as exc:
+            except (OperationalError, _Conflict) as exc:
                 sqlstate = getattr(exc.__cause__, "sqlstate", None)
+                retryable = isinstance(exc, _Conflict) or sqlstate in RETRYABLE_SQLSTATES
                 nested = connections[DEFAULT_DB_ALIAS].in_atomic_block
-                if sqlstate not in RETRYABLE_SQLSTATES or nested or attempt == RETRIES:
+                if not retryable or nested or attempt == RETRIES:
+                    if isinstance(exc, _Conflict):
+                        raise ServiceError(
+                            "Other changes to the same heroes kept interfering; try again."
+                        ) from exc
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -108,22 +139,6 @@ def _lock_team(team: Team) -> None:
         raise ServiceError(f"Team {team.name} no longer exists.")
 
 
-def _insert(connection, source: str, params) -> int:
-    """INSERT INTO heroteamlink (hero, team, is_training) `source`, ON CONFLICT DO NOTHING.
-
-    Returns the number of links inserted.
-    """
-    qn = connection.ops.quote_name
-    columns = ", ".join(qn(column) for column in ("hero_id", "team_id", "is_training"))
-    # Identifiers are quoted by the backend and values are parameters.
-    statement = (
-        f"INSERT INTO {qn(HeroTeamLink._meta.db_table)} ({columns}) {source} ON CONFLICT DO NOTHING"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.rowcount
-
-
 def _insert_links(heroes: QuerySet, team: Team, training: bool) -> int:
     """Link each hero of `heroes` not yet a member to `team`: one INSERT ... SELECT."""
     select = (
@@ -135,17 +150,22 @@ def _insert_links(heroes: QuerySet, team: Team, training: bool) -> int:
         )
         .values_list("pk", "_team", "_training")
     )
-    connection = connections[select.db]
-    # The SELECT always has a WHERE (the exclude above), which SQLite needs to
-    # parse the ON CONFLICT clause after it.
-    select_sql, params = select.query.get_compiler(connection=connection).as_sql()
-    return _insert(connection, select_sql, params)
+    columns = ["hero_id", "team_id", "is_training"]
+    return insert_select(HeroTeamLink, columns, select, ignore_conflicts=True)
 
 
 def _insert_link(hero: Hero, team: Team, training: bool) -> bool:
     """Link the hero to `team` unless already linked: one INSERT; True if it inserted a row."""
     connection = connections[DEFAULT_DB_ALIAS]
-    return _insert(connection, "VALUES (%s, %s, %s)", (hero.pk, team.pk, training)) == 1
+    qn = connection.ops.quote_name
+    columns = ", ".join(map(qn, ["hero_id", "team_id", "is_training"]))
+    statement = (
+        f"INSERT INTO {qn(HeroTeamLink._meta.db_table)} ({columns}) "  # noqa: S608
+        "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, (hero.pk, team.pk, training))
+        return cursor.rowcount == 1
 
 
 def _selection(heroes: QuerySet) -> QuerySet:
@@ -155,11 +175,41 @@ def _selection(heroes: QuerySet) -> QuerySet:
     return heroes.order_by()
 
 
+def _one(hero: Hero) -> QuerySet:
+    return Hero.objects.filter(pk=hero.pk)
+
+
 def _links(hero: Hero, team: Team) -> QuerySet:
     return HeroTeamLink.objects.filter(hero_id=hero.pk, team_id=team.pk)
 
 
+def _done(change_set, message, changed, statements, **fields) -> Result:
+    """Finish the change set's record and build the Result."""
+    change_set = history.finish(
+        change_set, message=message, heroes_changed=changed, statements=statements
+    )
+    return Result(message, changed=changed, change_set=change_set, **fields)
+
+
 # A hero's team ----------------------------------------------------------------------
+
+
+def _move(heroes: QuerySet, team: Team | None, operation: str) -> tuple:
+    """Record and make the move of `heroes` (all of them locked or serialised) to `team`.
+
+    The UPDATE only moves heroes whose team is still the recorded "before": if
+    another transaction moved one in between (PostgreSQL), the change is re-run.
+    """
+    change_set = history.begin(operation, team=team)
+    changed = history.record_team_changes(change_set, heroes, team)
+    entries = change_set.entries.filter(hero_id=OuterRef("pk"))
+    as_recorded = Exists(entries.filter(team_before_id=OuterRef("team_id"))) | (
+        Q(team__isnull=True) & Exists(entries.filter(team_before__isnull=True))
+    )
+    moved = Hero.objects.filter(as_recorded).update(team=team) if changed else 0
+    if moved != changed:
+        raise _Conflict
+    return change_set, changed
 
 
 @_retry_on_conflict
@@ -170,19 +220,18 @@ def assign_team(*, hero: Hero, team: Team) -> Result:
         current = _lock_hero(hero)
         previous_team = current.team
         if current.team_id == team.pk:
-            message, changed = f"{current.name} is already in {team.name}.", 0
+            message = f"{current.name} is already in {team.name}."
+            result = Result(message, unchanged=1, hero=current, previous_team=previous_team)
         else:
+            change_set = history.begin(Operation.ASSIGN, team=team)
+            history.record_team_changes(change_set, _one(current), team)
             Hero.objects.filter(pk=current.pk).update(team=team)
             current.team = team
-            message, changed = f"{current.name} is now in {team.name}.", 1
-    return Result(
-        message,
-        changed=changed,
-        unchanged=1 - changed,
-        hero=current,
-        previous_team=previous_team,
-        statements=tuple(statements),
-    )
+            message = f"{current.name} is now in {team.name}."
+            result = _done(
+                change_set, message, 1, statements, hero=current, previous_team=previous_team
+            )
+    return dataclasses.replace(result, statements=tuple(statements))
 
 
 @_retry_on_conflict
@@ -192,51 +241,46 @@ def clear_team(*, hero: Hero) -> Result:
         current = _lock_hero(hero)
         previous_team = current.team
         if previous_team is None:
-            message, changed = f"{current.name} has no team.", 0
+            result = Result(f"{current.name} has no team.", unchanged=1, hero=current)
         else:
+            change_set = history.begin(Operation.CLEAR, team=previous_team)
+            history.record_team_changes(change_set, _one(current), None)
             Hero.objects.filter(pk=current.pk).update(team=None)
             current.team = None
-            message, changed = f"{current.name} is no longer in {previous_team.name}.", 1
-    return Result(
-        message,
-        changed=changed,
-        unchanged=1 - changed,
-        hero=current,
-        previous_team=previous_team,
-        statements=tuple(statements),
-    )
+            message = f"{current.name} is no longer in {previous_team.name}."
+            result = _done(
+                change_set, message, 1, statements, hero=current, previous_team=previous_team
+            )
+    return dataclasses.replace(result, statements=tuple(statements))
 
 
 @_retry_on_conflict
 @_integrity_errors_as("Team {team.name} no longer exists.")
 def bulk_assign_team(*, heroes: QuerySet, team: Team) -> Result:
-    """Make `team` the team of every hero in `heroes`: a COUNT and one UPDATE, whatever the size."""
+    """Make `team` the team of every hero in `heroes`: a fixed number of statements at any size."""
     with sql.change() as statements:
         heroes = _selection(heroes)
         unchanged = heroes.filter(team=team).count()
-        changed = heroes.exclude(team=team).update(team=team)
-    message = f"{_heroes(changed)} assigned to {team.name}"
-    if unchanged:
-        message += f", {unchanged} already {ngettext('was', 'were', unchanged)}"
-    return Result(
-        message + ".",
-        changed=changed,
-        unchanged=unchanged,
-        statements=tuple(statements),
-    )
+        change_set, changed = _move(heroes, team, Operation.ASSIGN)
+        message = f"{_heroes(changed)} assigned to {team.name}"
+        if unchanged:
+            message += f", {unchanged} already {ngettext('was', 'were', unchanged)}"
+        result = _done(change_set, message + ".", changed, statements, unchanged=unchanged)
+    return dataclasses.replace(result, statements=tuple(statements))
 
 
 @_retry_on_conflict
 def bulk_clear_team(*, heroes: QuerySet) -> Result:
-    """Clear the team of every hero in `heroes`: a COUNT and one UPDATE, whatever the size."""
+    """Clear the team of every hero in `heroes`: a fixed number of statements at any size."""
     with sql.change() as statements:
         heroes = _selection(heroes)
         unchanged = heroes.filter(team__isnull=True).count()
-        changed = heroes.filter(team__isnull=False).update(team=None)
-    message = f"{_heroes(changed)} no longer in a team"
-    if unchanged:
-        message += f", {unchanged} had none"
-    return Result(message + ".", changed=changed, unchanged=unchanged, statements=tuple(statements))
+        change_set, changed = _move(heroes, None, Operation.CLEAR)
+        message = f"{_heroes(changed)} no longer in a team"
+        if unchanged:
+            message += f", {unchanged} had none"
+        result = _done(change_set, message + ".", changed, statements, unchanged=unchanged)
+    return dataclasses.replace(result, statements=tuple(statements))
 
 
 # Memberships --------------------------------------------------------------------------
@@ -248,43 +292,50 @@ def join_team(*, hero: Hero, team: Team, training: bool = False) -> Result:
     """Add the hero to `team` (as a trainee if `training`): one INSERT, none if already a member."""
     with sql.change() as statements:
         _lock_team(team)
-        joined = int(_insert_link(hero, team, training))
-    if joined:
-        message = f"{hero.name} joined {team.name}{' as a trainee' if training else ''}."
-    else:
-        message = f"{hero.name} is already a member of {team.name}."
-    return Result(
-        message, changed=joined, unchanged=1 - joined, joined=joined, statements=tuple(statements)
-    )
+        if _links(hero, team).exists():
+            result = Result(f"{hero.name} is already a member of {team.name}.", unchanged=1)
+        else:
+            change_set = history.begin(Operation.JOIN, team=team)
+            if not history.record_joins(change_set, _one(hero), team, training):
+                raise ServiceError(f"Hero {hero.name} no longer exists.")
+            _insert_link(hero, team, training)
+            message = f"{hero.name} joined {team.name}{' as a trainee' if training else ''}."
+            result = _done(change_set, message, 1, statements, joined=1)
+    return dataclasses.replace(result, statements=tuple(statements))
 
 
 @_retry_on_conflict
 def leave_team(*, hero: Hero, team: Team) -> Result:
-    """Remove the hero from `team`: one DELETE, which removes nothing if not a member."""
+    """Remove the hero from `team`: one DELETE, none if not a member."""
     with sql.change() as statements:
         _lock_team(team)
-        left, _ = _links(hero, team).delete()
-    if left:
-        message = f"{hero.name} left {team.name}."
-    else:
-        message = f"{hero.name} is not a member of {team.name}."
-    return Result(
-        message, changed=left, unchanged=1 - left, left=left, statements=tuple(statements)
-    )
+        change_set = history.begin(Operation.LEAVE, team=team)
+        if history.record_links(change_set, _links(hero, team), member_after=False):
+            _links(hero, team).delete()
+            result = _done(change_set, f"{hero.name} left {team.name}.", 1, statements, left=1)
+        else:
+            history.finish(change_set, message="", heroes_changed=0, statements=())
+            result = Result(f"{hero.name} is not a member of {team.name}.", unchanged=1)
+    return dataclasses.replace(result, statements=tuple(statements))
 
 
 @_retry_on_conflict
 @_integrity_errors_as("Hero {hero.name} no longer exists.")
 def toggle_membership(*, hero: Hero, team: Team, training: bool = False) -> Result:
-    """Leave `team` if a member, else join it: one DELETE, then an INSERT if it deleted nothing."""
+    """Leave `team` if a member, else join it: one DELETE or one INSERT."""
     with sql.change() as statements:
         _lock_team(team)
-        left, _ = _links(hero, team).delete()
-        joined = 0 if left else int(_insert_link(hero, team, training))
-    message = f"{hero.name} {'left' if left else 'joined'} {team.name}."
-    return Result(
-        message, changed=left + joined, joined=joined, left=left, statements=tuple(statements)
-    )
+        change_set = history.begin(Operation.TOGGLE, team=team)
+        if history.record_links(change_set, _links(hero, team), member_after=False):
+            _links(hero, team).delete()
+            result = _done(change_set, f"{hero.name} left {team.name}.", 1, statements, left=1)
+        elif history.record_joins(change_set, _one(hero), team, training):
+            _insert_link(hero, team, training)
+            message = f"{hero.name} joined {team.name}."
+            result = _done(change_set, message, 1, statements, joined=1)
+        else:
+            raise ServiceError(f"Hero {hero.name} no longer exists.")
+    return dataclasses.replace(result, statements=tuple(statements))
 
 
 @_retry_on_conflict
@@ -293,101 +344,182 @@ def set_training(*, hero: Hero, team: Team, training: bool) -> Result:
 
     Raises ServiceError if the hero is not a member.
     """
+    state = "training in" if training else "a full member of"
     with sql.change() as statements:
         _lock_team(team)
-        changed = _links(hero, team).exclude(is_training=training).update(is_training=training)
-        if not changed and not _links(hero, team).exists():
+        link = _links(hero, team).values("is_training").first()
+        if link is None:
             raise ServiceError(f"{hero.name} is not a member of {team.name}.")
-    state = "training in" if training else "a full member of"
-    if changed:
-        message = f"{hero.name} is now {state} {team.name}."
-    else:
-        message = f"{hero.name} is already {state} {team.name}."
-    return Result(message, changed=changed, unchanged=1 - changed, statements=tuple(statements))
+        if link["is_training"] == training:
+            result = Result(f"{hero.name} is already {state} {team.name}.", unchanged=1)
+        else:
+            change_set = history.begin(Operation.TRAINING, team=team)
+            history.record_links(
+                change_set, _links(hero, team), member_after=True, training_after=training
+            )
+            _links(hero, team).update(is_training=training)
+            message = f"{hero.name} is now {state} {team.name}."
+            result = _done(change_set, message, 1, statements)
+    return dataclasses.replace(result, statements=tuple(statements))
 
 
 @_retry_on_conflict
 @_integrity_errors_as("Team {team.name} no longer exists.")
 def bulk_join_team(*, heroes: QuerySet, team: Team, training: bool = False) -> Result:
-    """Add every hero of `heroes` to `team`: a COUNT and one INSERT ... SELECT, at any size."""
+    """Add every hero of `heroes` to `team`: a fixed number of statements at any size."""
     with sql.change() as statements:
         _lock_team(team)
         heroes = _selection(heroes)
         total = heroes.count()
-        joined = _insert_links(heroes, team, training)
-    message = f"{_heroes(joined)} joined {team.name}"
-    if total - joined:
-        message += (
-            f", {total - joined} already {ngettext('was a member', 'were members', total - joined)}"
+        change_set = history.begin(Operation.JOIN, team=team)
+        joined = history.record_joins(change_set, heroes, team, training)
+        if joined:
+            _insert_links(heroes, team, training)
+        message = f"{_heroes(joined)} joined {team.name}"
+        if total - joined:
+            already = ngettext("was a member", "were members", total - joined)
+            message += f", {total - joined} already {already}"
+        result = _done(
+            change_set, message + ".", joined, statements, unchanged=total - joined, joined=joined
         )
-    return Result(
-        message + ".",
-        changed=joined,
-        unchanged=total - joined,
-        joined=joined,
-        statements=tuple(statements),
-    )
+    return dataclasses.replace(result, statements=tuple(statements))
 
 
 @_retry_on_conflict
 def bulk_leave_team(*, heroes: QuerySet, team: Team) -> Result:
-    """Remove every hero of `heroes` from `team`: a COUNT and one DELETE, whatever the size."""
+    """Remove every hero of `heroes` from `team`: a fixed number of statements at any size."""
     with sql.change() as statements:
         _lock_team(team)
         heroes = _selection(heroes)
         total = heroes.count()
-        left, _ = HeroTeamLink.objects.filter(
-            team_id=team.pk, hero_id__in=_selection(heroes).values("pk")
-        ).delete()
-    message = f"{_heroes(left)} left {team.name}"
-    if total - left:
-        message += (
-            f", {total - left} {ngettext('was not a member', 'were not members', total - left)}"
+        change_set = history.begin(Operation.LEAVE, team=team)
+        left = history.record_links(change_set, history.links_of(heroes, team), member_after=False)
+        if left:
+            history.links_of(heroes, team).delete()
+        message = f"{_heroes(left)} left {team.name}"
+        if total - left:
+            absent = ngettext("was not a member", "were not members", total - left)
+            message += f", {total - left} {absent}"
+        result = _done(
+            change_set, message + ".", left, statements, unchanged=total - left, left=left
         )
-    return Result(
-        message + ".", changed=left, unchanged=total - left, left=left, statements=tuple(statements)
-    )
+    return dataclasses.replace(result, statements=tuple(statements))
 
 
 @_retry_on_conflict
 @_integrity_errors_as("Team {team.name} no longer exists.")
 def bulk_toggle_membership(*, heroes: QuerySet, team: Team, training: bool = False) -> Result:
-    """Flip the membership in `team` of every hero of `heroes`: four statements at any size.
+    """Flip the membership in `team` of every hero of `heroes`: fixed statements at any size.
 
     The members leave and the others join: the highest link id before the INSERT
     tells the links that existed (which are deleted) from those just inserted.
     """
     with sql.change() as statements:
         _lock_team(team)
+        heroes = _selection(heroes)
+        change_set = history.begin(Operation.TOGGLE, team=team)
+        leaving = history.record_links(
+            change_set, history.links_of(heroes, team), member_after=False
+        )
+        joining = history.record_joins(change_set, heroes, team, training)
         last_id = HeroTeamLink.objects.aggregate(last=Max("pk"))["last"] or 0
-        joined = _insert_links(heroes, team, training)
-        left, _ = HeroTeamLink.objects.filter(
-            team_id=team.pk, hero_id__in=_selection(heroes).values("pk"), pk__lte=last_id
-        ).delete()
-    return Result(
-        f"{_heroes(joined)} joined {team.name}, {_heroes(left)} left.",
-        changed=joined + left,
-        joined=joined,
-        left=left,
-        statements=tuple(statements),
-    )
+        joined = _insert_links(heroes, team, training) if joining else 0
+        left = 0
+        if leaving:
+            left, _ = history.links_of(heroes, team).filter(pk__lte=last_id).delete()
+        message = f"{_heroes(joined)} joined {team.name}, {_heroes(left)} left."
+        result = _done(change_set, message, joined + left, statements, joined=joined, left=left)
+    return dataclasses.replace(result, statements=tuple(statements))
 
 
 @_retry_on_conflict
 def bulk_set_training(*, heroes: QuerySet, team: Team, training: bool) -> Result:
-    """Set `is_training` on the memberships in `team` of every hero of `heroes`: one UPDATE."""
+    """Set `is_training` on the memberships in `team` of `heroes`: fixed statements at any size."""
     with sql.change() as statements:
         _lock_team(team)
-        changed = (
-            HeroTeamLink.objects.filter(
-                team_id=team.pk, hero_id__in=_selection(heroes).values("pk")
-            )
-            .exclude(is_training=training)
-            .update(is_training=training)
+        links = history.links_of(_selection(heroes), team).exclude(is_training=training)
+        change_set = history.begin(Operation.TRAINING, team=team)
+        changed = history.record_links(
+            change_set, links, member_after=True, training_after=training
         )
-    state = "training in" if training else "full members of"
-    return Result(
-        f"{_heroes(changed)} now {state} {team.name}.",
-        changed=changed,
-        statements=tuple(statements),
-    )
+        if changed:
+            links.update(is_training=training)
+        state = "training in" if training else "full members of"
+        message = f"{_heroes(changed)} now {state} {team.name}."
+        result = _done(change_set, message, changed, statements)
+    return dataclasses.replace(result, statements=tuple(statements))
+
+
+# Undo -----------------------------------------------------------------------------------
+
+
+@_retry_on_conflict
+def revert_change_set(*, change_set: ChangeSet, hero: Hero | None = None) -> Result:
+    """Put back what `change_set` changed (only for `hero`, if given), as a new change set.
+
+    Refused with an explanation, changing nothing, if any hero it changed is no longer
+    in the state it left them in (someone changed it since, or it was reverted).
+    A fixed number of statements, whatever the size of the change set.
+    """
+    with sql.change() as statements:
+        try:
+            original = (
+                ChangeSet.objects.select_related("team")
+                .select_for_update(of=("self",))
+                .get(pk=change_set.pk)
+            )
+        except ChangeSet.DoesNotExist:
+            raise ServiceError(f"Change #{change_set.pk} no longer exists.") from None
+        entries = history.entries_to_revert(original, hero)
+        counts = entries.aggregate(
+            total=Count("pk"),
+            team=Count("pk", filter=Q(kind=HeroChange.Kind.TEAM)),
+            joins=Count("pk", filter=Q(member_before=False, member_after=True)),
+            leaves=Count("pk", filter=Q(member_before=True, member_after=False)),
+            training=Count("pk", filter=Q(member_before=True, member_after=True)),
+        )
+        if not counts["total"]:
+            about = f" about {hero.name}" if hero is not None else ""
+            raise ServiceError(f"Change #{original.pk} has nothing{about} to revert.")
+        if original.team_id is not None:
+            _lock_team(original.team)
+        moved = history.out_of_place(entries)
+        if moved:
+            raise ServiceError(
+                f"Change #{original.pk} cannot be reverted: the data has changed since. "
+                + "; ".join(moved)
+                + "."
+            )
+        change_set = history.begin(Operation.REVERT, team=original.team, reverts=original)
+        history.record_inverse(change_set, entries)
+        applied = 0
+        if counts["team"]:
+            before = entries.filter(kind=HeroChange.Kind.TEAM, hero_id=OuterRef("pk"))
+            applied += Hero.objects.filter(history.team_entries_in_place(entries)).update(
+                team_id=Subquery(before.values("team_before_id")[:1])
+            )
+        if counts["joins"]:
+            applied += HeroTeamLink.objects.filter(
+                history.links_in_place(entries, before=False)
+            ).delete()[0]
+        if counts["training"]:
+            before = history.membership_entries(entries, before=True, after=True).filter(
+                hero_id=OuterRef("hero_id"), team_id=OuterRef("team_id")
+            )
+            applied += HeroTeamLink.objects.filter(
+                history.links_in_place(entries, before=True)
+            ).update(is_training=Subquery(before.values("training_before")[:1]))
+        if counts["leaves"]:
+            rows = history.membership_entries(entries, before=True, after=False).values_list(
+                "hero_id", "team_id", "training_before"
+            )
+            applied += insert_select(
+                HeroTeamLink, ["hero_id", "team_id", "is_training"], rows, ignore_conflicts=True
+            )
+        if applied != counts["total"]:
+            # Someone got there between the check above and the writes (PostgreSQL).
+            raise _Conflict
+        about = f" for {hero.name}" if hero is not None else ""
+        message = f"Reverted change #{original.pk}{about} ({original.message.rstrip('.')})."
+        result = _done(change_set, message, counts["total"], statements)
+    return dataclasses.replace(result, statements=tuple(statements))

@@ -42,10 +42,21 @@ def z_force(tutorial):
 WRITE = re.compile(r'^(INSERT INTO|UPDATE|DELETE FROM) "(\w+)"')
 
 
+HISTORY = {"changeset", "herochange"}
+
+
 def writes(statements) -> list[str]:
-    """'VERB table' for each INSERT, UPDATE or DELETE among captured statements."""
+    """'VERB table' for each INSERT, UPDATE or DELETE of a connection (history aside)."""
     found = (WRITE.match(statement.sql) for statement in statements)
-    return [f"{match[1].split()[0]} {match[2]}" for match in found if match]
+    return [
+        f"{match[1].split()[0]} {match[2]}" for match in found if match and match[2] not in HISTORY
+    ]
+
+
+def history_writes(statements) -> list[str]:
+    """'VERB table' for each write of the history tables."""
+    found = (WRITE.match(statement.sql) for statement in statements)
+    return [f"{match[1].split()[0]} {match[2]}" for match in found if match and match[2] in HISTORY]
 
 
 def verbs(statements) -> list[str]:

@@ -95,7 +95,7 @@ def test_assign_team_with_sql_echoes_the_update(tutorial, manage):
     assert status == 0
     update = lines.index('UPDATE "hero" SET "team_id" = %s WHERE "hero"."id" = %s')
     assert lines[update + 1].endswith("s] (1, 3)")
-    assert lines[update - 3] == "BEGIN"
+    assert "BEGIN" in lines[:update]
     assert lines[-2:] == ["COMMIT", f"Updated hero: {SPIDER_BOY.format(1)}"]
 
 

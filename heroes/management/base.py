@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Model
 
-from heroes import sql
-from heroes.models import Hero, Team
+from heroes import history, sql
+from heroes.models import ChangeSet, Hero, Team
 from heroes.services import ServiceError
 
 CANDIDATES = 10
@@ -24,12 +24,14 @@ class HeroesCommand(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        actor = history.command_line_actor()
         try:
-            if options["sql"]:
-                with sql.echo_to(self.stdout):
+            with history.attributed(actor=actor, source=ChangeSet.Source.COMMAND):
+                if options["sql"]:
+                    with sql.echo_to(self.stdout):
+                        self.run(**options)
+                else:
                     self.run(**options)
-            else:
-                self.run(**options)
         except ServiceError as exc:
             raise CommandError(str(exc)) from exc
 

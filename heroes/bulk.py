@@ -1,0 +1,28 @@
+"""INSERT ... SELECT built from a QuerySet's own SQL: one statement for any number of rows."""
+
+from django.db import connections
+from django.db.models import Model, QuerySet
+
+
+def insert_select(
+    model: type[Model], columns: list[str], select: QuerySet, *, ignore_conflicts: bool = False
+) -> int:
+    """Insert the rows `select` yields (a `values_list` matching `columns`) into `model`'s table.
+
+    With `ignore_conflicts`, rows that would break a unique constraint are skipped
+    (`ON CONFLICT DO NOTHING`, on SQLite and PostgreSQL alike). Returns the number of
+    rows inserted. The SELECT must have a WHERE clause: SQLite needs one to parse the
+    ON CONFLICT clause that follows it.
+    """
+    connection = connections[select.db]
+    qn = connection.ops.quote_name
+    select_sql, params = select.query.get_compiler(connection=connection).as_sql()
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    # Identifiers come from the model and are quoted by the backend; values are parameters.
+    statement = (
+        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(map(qn, columns))}) "
+        f"{select_sql}{conflict}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount

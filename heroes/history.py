@@ -1,0 +1,312 @@
+"""Record connection changes: who made them, from where, each hero's before and after, the SQL.
+
+The services call these inside their own transaction, so a change and its record are
+written together or not at all. Entries are written with INSERT ... SELECT before the
+change itself, so recording a bulk change costs the same few statements at any size.
+Who and where come from `attributed()`, set once per request by
+`heroes.middleware.AttributionMiddleware` and per run by the management commands.
+"""
+
+import getpass
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Case,
+    CharField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+
+from .bulk import insert_select
+from .models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
+from .sql import WRITE_VERBS, Statement
+
+HISTORY_TABLES = (ChangeSet._meta.db_table, HeroChange._meta.db_table)
+ENTRY_COLUMNS = [
+    "change_set_id",
+    "hero_id",
+    "hero_name",
+    "kind",
+    "team_id",
+    "team_before_id",
+    "team_after_id",
+    "member_before",
+    "member_after",
+    "training_before",
+    "training_after",
+]
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who makes the changes in this context, and through which interface.
+
+    `user` may be a request's lazy user: it is looked at only when a change is recorded.
+    """
+
+    user: object | None
+    actor: str
+    source: str
+
+    def resolve(self) -> tuple[object | None, str]:
+        """The user (None if anonymous) and the name to show."""
+        user = self.user if self.user is not None and self.user.is_authenticated else None
+        return user, self.actor or (user.get_username() if user else "") or "anonymous"
+
+
+_attribution: ContextVar[Attribution | None] = ContextVar("heroes_attribution", default=None)
+
+
+def command_line_actor() -> str:
+    """The OS user and host a command runs as, e.g. `alice@ops-1`."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+@contextmanager
+def attributed(*, user=None, actor: str = "", source: str) -> Iterator[Attribution]:
+    """Attribute the changes made inside to `user` (or `actor`) through `source`."""
+    attribution = Attribution(user=user, actor=actor, source=source)
+    token = _attribution.set(attribution)
+    try:
+        yield attribution
+    finally:
+        _attribution.reset(token)
+
+
+def current() -> Attribution:
+    """The attribution in force; without one, the change is from "other" code."""
+    return _attribution.get() or Attribution(
+        user=None, actor=command_line_actor(), source=ChangeSet.Source.OTHER
+    )
+
+
+def begin(operation: str, team: Team | None = None, reverts: ChangeSet | None = None) -> ChangeSet:
+    """Insert the change set's row (one INSERT); `finish()` fills in what the change did."""
+    who = current()
+    user, actor = who.resolve()
+    return ChangeSet.objects.create(
+        user=user,
+        actor=actor,
+        source=str(who.source),
+        operation=str(operation),
+        team=team,
+        reverts=reverts,
+        message="",
+        sql="",
+    )
+
+
+def change_sql(statements: Sequence[Statement]) -> str:
+    """The statements of a change as the console shows them, the history's own left out."""
+    lines = []
+    for statement in statements:
+        if statement.verb in WRITE_VERBS and any(
+            f'"{table}"' in statement.sql.split("(", 1)[0] for table in HISTORY_TABLES
+        ):
+            continue
+        lines.extend(statement.lines())
+    return "\n".join(lines)
+
+
+def finish(
+    change_set: ChangeSet, *, message: str, heroes_changed: int, statements: Sequence[Statement]
+) -> ChangeSet | None:
+    """Complete the record (one UPDATE), or delete it (one DELETE) if nothing changed."""
+    query = ChangeSet.objects.filter(pk=change_set.pk)
+    if not heroes_changed:
+        # A fast delete: no entries exist and nothing points at a fresh change set.
+        query._raw_delete(query.db)
+        return None
+    change_set.message = message
+    change_set.heroes_changed = heroes_changed
+    change_set.sql = change_sql(statements)
+    query.update(message=message, heroes_changed=heroes_changed, sql=change_set.sql)
+    return change_set
+
+
+def _entries(change_set: ChangeSet, select: QuerySet, **values) -> int:
+    """INSERT ... SELECT entries of `change_set` from `select`, with `values` for the columns.
+
+    Each value is a constant or an expression over `select`'s model.
+    """
+    constants = {
+        "change_set_id": Value(change_set.pk, output_field=BigIntegerField()),
+    }
+    annotations = {}
+    names = []
+    for column in ENTRY_COLUMNS:
+        value = {**constants, **values}.get(column)
+        if value is None:
+            value = Value(None, output_field=BooleanField())
+        elif not hasattr(value, "resolve_expression"):
+            field = CharField() if isinstance(value, str) else BooleanField()
+            if isinstance(value, int) and not isinstance(value, bool):
+                field = BigIntegerField()
+            value = Value(value, output_field=field)
+        name = f"_history_{column}"
+        annotations[name] = value
+        names.append(name)
+    rows = select.order_by().annotate(**annotations).values_list(*names)
+    return insert_select(HeroChange, ENTRY_COLUMNS, rows)
+
+
+def record_team_changes(change_set: ChangeSet, heroes: QuerySet, team: Team | None) -> int:
+    """Record, for each hero of `heroes` whose team is not `team`, the move to `team`."""
+    changing = heroes.filter(team__isnull=False) if team is None else heroes.exclude(team=team)
+    return _entries(
+        change_set,
+        changing,
+        hero_id=F("pk"),
+        hero_name=F("name"),
+        kind=HeroChange.Kind.TEAM.value,
+        team_before_id=F("team_id"),
+        team_after_id=team.pk if team is not None else None,
+    )
+
+
+def record_joins(change_set: ChangeSet, heroes: QuerySet, team: Team, training: bool) -> int:
+    """Record, for each hero of `heroes` not a member of `team`, joining it."""
+    return _entries(
+        change_set,
+        heroes.exclude(team_links__team=team),
+        hero_id=F("pk"),
+        hero_name=F("name"),
+        kind=HeroChange.Kind.MEMBERSHIP.value,
+        team_id=team.pk,
+        member_before=False,
+        member_after=True,
+        training_after=training,
+    )
+
+
+def record_links(
+    change_set: ChangeSet, links: QuerySet, *, member_after: bool, training_after=None
+) -> int:
+    """Record, for each link of `links`, leaving (or, with member_after, a training change)."""
+    return _entries(
+        change_set,
+        links,
+        hero_id=F("hero_id"),
+        hero_name=F("hero__name"),
+        kind=HeroChange.Kind.MEMBERSHIP.value,
+        team_id=F("team_id"),
+        member_before=True,
+        member_after=member_after,
+        training_before=F("is_training"),
+        training_after=F("is_training") if training_after is None else training_after,
+    )
+
+
+def links_of(heroes: QuerySet, team: Team) -> QuerySet:
+    """The memberships in `team` of the heroes of `heroes`."""
+    return HeroTeamLink.objects.filter(team_id=team.pk, hero_id__in=heroes.values("pk"))
+
+
+# Reverting ----------------------------------------------------------------------------
+
+
+def entries_to_revert(change_set: ChangeSet, hero: Hero | None = None) -> QuerySet:
+    """The entries a revert of `change_set` (or of its part about `hero`) puts back."""
+    entries = change_set.entries.all()
+    return entries if hero is None else entries.filter(hero=hero)
+
+
+def team_entries_in_place(entries: QuerySet) -> Q:
+    """On Hero: the hero's team is still the one an entry of `entries` left it with."""
+    team_entries = entries.filter(kind=HeroChange.Kind.TEAM, hero_id=OuterRef("pk"))
+    return Exists(team_entries.filter(team_after_id=OuterRef("team_id"))) | (
+        Q(team__isnull=True) & Exists(team_entries.filter(team_after__isnull=True))
+    )
+
+
+def membership_entries(entries: QuerySet, *, before: bool, after: bool) -> QuerySet:
+    return entries.filter(kind=HeroChange.Kind.MEMBERSHIP, member_before=before, member_after=after)
+
+
+def links_in_place(entries: QuerySet, *, before: bool) -> Exists:
+    """On HeroTeamLink: the link is as an entry (member before = `before`, after = yes) left it."""
+    return Exists(
+        membership_entries(entries, before=before, after=True).filter(
+            hero_id=OuterRef("hero_id"),
+            team_id=OuterRef("team_id"),
+            training_after=OuterRef("is_training"),
+        )
+    )
+
+
+def out_of_place(entries: QuerySet, limit: int = 5) -> list[str]:
+    """Describe up to `limit` entries whose "after" state is no longer the current state."""
+    current_training = HeroTeamLink.objects.filter(
+        hero_id=OuterRef("hero_id"), team_id=OuterRef("team_id")
+    ).values("is_training")[:1]
+    in_place = (
+        Q(kind=HeroChange.Kind.TEAM, hero__isnull=False)
+        & (
+            Q(team_after_id=F("hero__team_id"))
+            | Q(team_after__isnull=True, hero__team__isnull=True)
+        )
+    ) | (
+        Q(kind=HeroChange.Kind.MEMBERSHIP, hero__isnull=False)
+        & (
+            Q(member_after=False, _current_training__isnull=True)
+            | Q(member_after=True, training_after=F("_current_training"))
+        )
+    )
+    moved = (
+        entries.annotate(_current_training=Subquery(current_training))
+        # Case, not exclude(): a comparison with NULL must count as "not in place".
+        .annotate(_in_place=Case(When(in_place, then=True), default=False))
+        .filter(_in_place=False)
+        .select_related("hero__team", "team", "team_before", "team_after")
+        .order_by("pk")[:limit]
+    )
+    return [f"{entry.hero_name}: {describe_now(entry)}" for entry in moved]
+
+
+def describe_now(entry: HeroChange) -> str:
+    """What changed since `entry`, in words."""
+    if entry.hero is None:
+        return "the hero has been deleted"
+    if entry.kind == HeroChange.Kind.TEAM:
+        expected = entry.team_after.name if entry.team_after_id else "no team"
+        now = entry.hero.team.name if entry.hero.team_id else "no team"
+        return f"team is now {now}, not {expected}"
+    team = entry.team.name if entry.team_id else "the team"
+    if entry.member_after:
+        state = "a trainee" if entry.training_after else "a full member"
+        return f"is no longer {state} of {team}"
+    return f"is a member of {team} again"
+
+
+def record_inverse(change_set: ChangeSet, entries: QuerySet) -> int:
+    """Record, as entries of `change_set`, the reverse of `entries` (before and after swapped)."""
+    return _entries(
+        change_set,
+        entries,
+        hero_id=F("hero_id"),
+        hero_name=F("hero_name"),
+        kind=F("kind"),
+        team_id=F("team_id"),
+        team_before_id=F("team_after_id"),
+        team_after_id=F("team_before_id"),
+        member_before=F("member_after"),
+        member_after=F("member_before"),
+        training_before=F("training_after"),
+        training_after=F("training_before"),
+    )
