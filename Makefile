@@ -7,7 +7,7 @@ DEV := DJANGO_DEBUG=1 DJANGO_HTTPS=0
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-postgres lint format bench-seed
+.PHONY: help install run serve migrate test test-postgres lint format bench-seed bench-services
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,6 +26,13 @@ run: install ## Migrate SQLite, load the tutorial data, print a staff login, ser
 	$(DEV) $(PY) manage.py local_staff
 	$(DEV) HEROES_SQL_LOG_LEVEL=INFO $(PY) manage.py runserver 127.0.0.1:8000
 
+serve: install ## Serve in production with gunicorn on $$PORT (settings from the environment)
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	$(VENV)/bin/gunicorn --config gunicorn.conf.py
+
+migrate: install ## Apply migrations to the database in DATABASE_URL (production included)
+	$(PY) manage.py migrate --no-input
+
 test: install ## Run the whole test suite (SQLite, or the database in DATABASE_URL)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -43,3 +50,6 @@ format: install ## Format and fix with ruff
 
 bench-seed: install ## Benchmark seeding 1,000,000 heroes on SQLite and PostgreSQL
 	$(PY) bench/seed.py --database both
+
+bench-services: install ## Benchmark the bulk services against a per-hero loop
+	$(PY) bench/services.py --database both

@@ -5,8 +5,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from heroes.health import healthz
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/heroes/", permanent=False)),
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("heroes.urls")),
