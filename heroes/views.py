@@ -1,0 +1,484 @@
+"""The staff pages: heroes, teams and the memberships grid.
+
+Pages read through the models' QuerySet methods, a fixed handful of queries whatever
+the size of the tables (keyset pagination: no OFFSET, no COUNT of the whole table).
+Every change is a POST that calls `heroes.services`, reports the result as a message,
+keeps its SQL for the panel of the next page and redirects back (post/redirect/get).
+Forms carry the state they were rendered from, so a stale one changes nothing.
+"""
+
+import functools
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import BadRequest, PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services
+from .forms import (
+    AssignTeamForm,
+    ClearTeamForm,
+    HeroFilterForm,
+    MembershipForm,
+    ToggleForm,
+    TrainingForm,
+)
+from .models import Hero, HeroTeamLink, Team
+from .panel import remember_sql
+from .services import ServiceError
+
+HEROES_PER_PAGE = 50
+TEAMS_PER_PAGE = 50
+ROWS_PER_SECTION = 20
+SEARCH_RESULTS = 20
+GRID_HEROES = 20
+GRID_TEAMS = 8
+HISTORY_ENTRIES = 10
+MAX_TEXT = 100
+
+NOT_STAFF = "These pages are for staff only, and your account is not a staff account."
+OUT_OF_DATE = "Nothing was changed: the page was out of date."
+
+TO_ASSIGN = "assign or clear a hero's team"
+TO_TOGGLE = "toggle a membership"
+TO_TRAIN = "change whether a member is training"
+MEMBERSHIP_CHANGES = {
+    # action: (service, permission, what the permission allows)
+    "join": (services.join_team, "heroes.add_heroteamlink", "add a hero to a team"),
+    "leave": (services.leave_team, "heroes.delete_heroteamlink", "remove a hero from a team"),
+}
+
+
+# Access --------------------------------------------------------------------------------
+
+
+def staff_required(view):
+    """Send anonymous users to the login page; answer 403 to users who are not staff."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            # After logging in, come back to the page a form was posted from, not to
+            # the URL it was posted to (which only accepts POST).
+            back = _safe_next(request) if request.method == "POST" else None
+            return redirect_to_login(back or request.get_full_path())
+        if not request.user.is_staff:
+            raise PermissionDenied(NOT_STAFF)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def check_permissions(user, *permissions: str, to: str) -> None:
+    """Raise PermissionDenied, naming the missing permissions, unless `user` has all of them."""
+    missing = [permission for permission in permissions if not user.has_perm(permission)]
+    if missing:
+        noun = "permission" if len(missing) == 1 else "permissions"
+        raise PermissionDenied(f"You need the {noun} {' and '.join(missing)} to {to}.")
+
+
+def permissions_required(*permissions: str, to: str):
+    """Decorator: answer 403, naming the missing permissions, unless the user has all of them."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            check_permissions(request.user, *permissions, to=to)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+# Pagination by key -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """One page of rows in the order of a unique key, with links to the pages around it.
+
+    Pages are found by the key (`?after=` / `?before=`), never by OFFSET or a total
+    COUNT: page 1,000 of a million rows costs what page 1 does.
+    """
+
+    rows: list
+    first_url: str | None = None
+    previous_url: str | None = None
+    next_url: str | None = None
+
+
+def _cursor(request, name: str, kind: type):
+    raw = request.GET.get(name, "")
+    if not raw:
+        return None
+    if kind is str:
+        return raw[:MAX_TEXT]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number.") from None
+    if abs(value) >= 2**63:
+        raise BadRequest(f"{name} is out of range.")
+    return value
+
+
+def _url(request, **changes) -> str:
+    """This page's URL with the query parameters in `changes` set, or removed where None."""
+    query = request.GET.copy()
+    for name, value in changes.items():
+        query.pop(name, None)
+        if value is not None:
+            query[name] = value
+    encoded = query.urlencode()
+    return f"{request.path}?{encoded}" if encoded else request.path
+
+
+def _window(request, queryset, *, key: str, size: int, prefix: str = "", kind=int) -> Window:
+    """The page of `queryset` that the request's `<prefix>after` / `<prefix>before` select."""
+    after_name, before_name = f"{prefix}after", f"{prefix}before"
+    after, before = _cursor(request, after_name, kind), _cursor(request, before_name, kind)
+    if before is not None:
+        rows = list(queryset.filter(**{f"{key}__lt": before}).order_by(f"-{key}")[: size + 1])
+        has_previous, has_next = len(rows) > size, True
+        rows = rows[:size][::-1]
+    else:
+        if after is not None:
+            queryset = queryset.filter(**{f"{key}__gt": after})
+        rows = list(queryset.order_by(key)[: size + 1])
+        has_previous, has_next = after is not None, len(rows) > size
+        rows = rows[:size]
+    paged = after is not None or before is not None
+    return Window(
+        rows,
+        first_url=_url(request, **{after_name: None, before_name: None}) if paged else None,
+        previous_url=(
+            _url(request, **{after_name: None, before_name: getattr(rows[0], key)})
+            if rows and has_previous
+            else None
+        ),
+        next_url=(
+            _url(request, **{before_name: None, after_name: getattr(rows[-1], key)})
+            if rows and has_next
+            else None
+        ),
+    )
+
+
+def _text(request, name: str) -> str:
+    return request.GET.get(name, "").strip()[:MAX_TEXT]
+
+
+# Changes -------------------------------------------------------------------------------
+
+
+def _safe_next(request) -> str | None:
+    """The posted `next` page if it is a path on this site, else None."""
+    target = request.POST.get("next", "").split("#", 1)[0]
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return None
+
+
+def _redirect_back(request, default: str, anchor: str = ""):
+    """Redirect to the page the form was on (its `next` field), or to `default`."""
+    return redirect((_safe_next(request) or default) + anchor)
+
+
+def _report_errors(request, form) -> None:
+    errors = dict.fromkeys(error for field in form.errors.values() for error in field)
+    messages.error(request, " ".join(errors))
+
+
+def _run(request, service, *, hero: Hero, **arguments) -> None:
+    """Run a service and report it: its message, its SQL for the next page, the hero's history.
+
+    A change that finds its work already done was posted from a stale page: the
+    message says so as a warning. A ServiceError becomes an error message.
+    """
+    try:
+        result = service(hero=hero, **arguments)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+        return
+    remember_sql(request, result.statements)
+    if result.changed:
+        messages.success(request, result.message)
+        LogEntry.objects.log_actions(
+            user_id=request.user.pk,
+            queryset=[hero],
+            action_flag=CHANGE,
+            change_message=result.message,
+            single_object=True,
+        )
+    else:
+        messages.warning(request, f"{result.message} {OUT_OF_DATE}")
+
+
+def _team_changed(hero: Hero) -> str:
+    if hero.team is None:
+        return f"{hero.name} now has no team. {OUT_OF_DATE}"
+    return f"{hero.name}'s team is now {hero.team.name}. {OUT_OF_DATE}"
+
+
+def _hero_url(pk) -> str:
+    return reverse("heroes:hero_detail", args=[pk])
+
+
+# Heroes --------------------------------------------------------------------------------
+
+
+@require_GET
+@staff_required
+def hero_list(request):
+    filters = HeroFilterForm(request.GET)
+    page = None
+    if filters.is_valid() and not filters.team_choices:
+        heroes = Hero.objects.with_teams()
+        if text := filters.cleaned_data["q"].strip():
+            heroes = heroes.search(text)
+        if filters.selected_team is not None:
+            heroes = heroes.related_to(filters.selected_team)
+        page = _window(request, heroes, key="pk", size=HEROES_PER_PAGE)
+    team_text = (
+        filters.selected_team.name
+        if filters.selected_team is not None
+        else request.GET.get("team_name", "")
+    )
+    return render(
+        request,
+        "heroes/hero_list.html",
+        {
+            "filters": filters,
+            "page": page,
+            "q": request.GET.get("q", ""),
+            "team_text": team_text,
+            "filtered": any(request.GET.get(name) for name in ("q", "team", "team_name")),
+        },
+    )
+
+
+@require_GET
+@staff_required
+def hero_detail(request, pk):
+    hero = get_object_or_404(Hero.objects.with_teams(), pk=pk)
+    team_q = _text(request, "team_q")
+    teams = Team.objects.with_membership_of(hero)
+    teams = teams.search(team_q) if team_q else teams.order_by("name")
+    teams = list(teams[: SEARCH_RESULTS + 1])
+    history = (
+        LogEntry.objects.filter(
+            content_type__app_label=Hero._meta.app_label,
+            content_type__model=Hero._meta.model_name,
+            object_id=str(hero.pk),
+        )
+        .select_related("user")
+        .order_by("-action_time", "-pk")[:HISTORY_ENTRIES]
+    )
+    return render(
+        request,
+        "heroes/hero_detail.html",
+        {
+            "hero": hero,
+            "memberships": hero.team_links.all(),
+            "team_q": team_q,
+            "teams": teams[:SEARCH_RESULTS],
+            "more_teams": len(teams) > SEARCH_RESULTS,
+            "history": history,
+            "next": request.get_full_path(),
+        },
+    )
+
+
+@require_POST
+@staff_required
+@permissions_required("heroes.change_hero", to=TO_ASSIGN)
+def hero_assign_team(request, pk):
+    hero = get_object_or_404(Hero.objects.with_team(), pk=pk)
+    form = AssignTeamForm(request.POST)
+    if not form.is_valid():
+        _report_errors(request, form)
+    elif form.cleaned_data["expected_team"] != hero.team_id:
+        messages.warning(request, _team_changed(hero))
+    else:
+        _run(request, services.assign_team, hero=hero, team=form.cleaned_data["team"])
+    return _redirect_back(request, _hero_url(hero.pk))
+
+
+@require_POST
+@staff_required
+@permissions_required("heroes.change_hero", to=TO_ASSIGN)
+def hero_clear_team(request, pk):
+    hero = get_object_or_404(Hero.objects.with_team(), pk=pk)
+    form = ClearTeamForm(request.POST)
+    if not form.is_valid():
+        _report_errors(request, form)
+    elif form.cleaned_data["expected_team"] != hero.team_id:
+        messages.warning(request, _team_changed(hero))
+    else:
+        _run(request, services.clear_team, hero=hero)
+    return _redirect_back(request, _hero_url(hero.pk))
+
+
+@require_POST
+@staff_required
+def hero_membership(request, pk):
+    """Join or leave a team, as the posted `action` says (never the opposite)."""
+    hero = get_object_or_404(Hero, pk=pk)
+    form = MembershipForm(request.POST)
+    if form.is_valid():
+        service, permission, allows = MEMBERSHIP_CHANGES[form.cleaned_data["action"]]
+        check_permissions(request.user, permission, to=allows)
+        _run(request, service, hero=hero, team=form.cleaned_data["team"])
+    else:
+        _report_errors(request, form)
+    return _redirect_back(request, _hero_url(hero.pk))
+
+
+@require_POST
+@staff_required
+@permissions_required("heroes.change_heroteamlink", to=TO_TRAIN)
+def hero_training(request, pk):
+    hero = get_object_or_404(Hero, pk=pk)
+    form = TrainingForm(request.POST)
+    if form.is_valid():
+        _run(
+            request,
+            services.set_training,
+            hero=hero,
+            team=form.cleaned_data["team"],
+            training=form.cleaned_data["training"],
+        )
+    else:
+        _report_errors(request, form)
+    return _redirect_back(request, _hero_url(hero.pk))
+
+
+# Teams ---------------------------------------------------------------------------------
+
+
+@require_GET
+@staff_required
+def team_list(request):
+    q = _text(request, "q")
+    teams = Team.objects.with_counts()
+    if q:
+        teams = teams.search(q)
+    page = _window(request, teams, key="name", size=TEAMS_PER_PAGE, kind=str)
+    return render(request, "heroes/team_list.html", {"page": page, "q": q})
+
+
+@require_GET
+@staff_required
+def team_detail(request, pk):
+    team = get_object_or_404(Team, pk=pk)
+    heroes = _window(request, team.heroes.all(), key="pk", size=ROWS_PER_SECTION, prefix="h")
+    members = _window(
+        request,
+        HeroTeamLink.objects.filter(team=team).select_related("hero"),
+        key="hero_id",
+        size=ROWS_PER_SECTION,
+        prefix="m",
+    )
+    hero_q = _text(request, "hero_q")
+    found = None
+    if hero_q:
+        found = list(Hero.objects.search(hero_q).with_membership_in(team)[: SEARCH_RESULTS + 1])
+    return render(
+        request,
+        "heroes/team_detail.html",
+        {
+            "team": team,
+            "heroes": heroes,
+            "members": members,
+            "hero_q": hero_q,
+            "found": found[:SEARCH_RESULTS] if found is not None else None,
+            "more_found": found is not None and len(found) > SEARCH_RESULTS,
+            "next": request.get_full_path(),
+        },
+    )
+
+
+# The memberships grid ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One pair of the grid: a hero, a team and the hero's membership of it."""
+
+    hero: Hero
+    team: Team
+    member: bool
+    training: bool
+
+    @property
+    def anchor(self) -> str:
+        return f"cell-{self.hero.pk}-{self.team.pk}"
+
+
+@require_GET
+@staff_required
+def membership_grid(request):
+    hq, tq = _text(request, "hq"), _text(request, "tq")
+    heroes = Hero.objects.search(hq) if hq else Hero.objects.all()
+    teams = Team.objects.search(tq) if tq else Team.objects.all()
+    hero_page = _window(request, heroes, key="pk", size=GRID_HEROES, prefix="h")
+    team_page = _window(request, teams, key="name", size=GRID_TEAMS, prefix="t", kind=str)
+    links = {}
+    if hero_page.rows and team_page.rows:
+        links = {
+            (hero_id, team_id): training
+            for hero_id, team_id, training in HeroTeamLink.objects.filter(
+                hero_id__in=[hero.pk for hero in hero_page.rows],
+                team_id__in=[team.pk for team in team_page.rows],
+            ).values_list("hero_id", "team_id", "is_training")
+        }
+    rows = [
+        (
+            hero,
+            [
+                Cell(hero, team, (hero.pk, team.pk) in links, links.get((hero.pk, team.pk), False))
+                for team in team_page.rows
+            ],
+        )
+        for hero in hero_page.rows
+    ]
+    return render(
+        request,
+        "heroes/membership_grid.html",
+        {
+            "hq": hq,
+            "tq": tq,
+            "hero_page": hero_page,
+            "team_page": team_page,
+            "rows": rows,
+            "can_toggle": request.user.has_perms(
+                ["heroes.add_heroteamlink", "heroes.delete_heroteamlink"]
+            ),
+            "next": request.get_full_path(),
+        },
+    )
+
+
+@require_POST
+@staff_required
+@permissions_required("heroes.add_heroteamlink", "heroes.delete_heroteamlink", to=TO_TOGGLE)
+def membership_toggle(request):
+    """Flip one cell of the grid: join or leave as the cell says; a stale cell changes nothing."""
+    form = ToggleForm(request.POST)
+    anchor = ""
+    if form.is_valid():
+        hero, team = form.cleaned_data["hero"], form.cleaned_data["team"]
+        service, _, _ = MEMBERSHIP_CHANGES[form.cleaned_data["action"]]
+        _run(request, service, hero=hero, team=team)
+        anchor = f"#cell-{hero.pk}-{team.pk}"
+    else:
+        _report_errors(request, form)
+    return _redirect_back(request, reverse("heroes:membership_grid"), anchor)
