@@ -39,8 +39,8 @@ from django.utils.translation import ngettext
 from . import services, sql
 from .admin_widgets import Autocomplete
 from .models import Hero, HeroTeamLink, Team
-from .panel import remember_sql
-from .services import ServiceError, _retry_on_conflict
+from .panel import panel_data, remember_sql
+from .services import ServiceError, retry_on_conflict
 from .sql import Statement
 
 PREVIEW_ROWS = 50
@@ -270,7 +270,7 @@ class _DryRun(Exception):
         self.statements = statements
 
 
-@_retry_on_conflict
+@retry_on_conflict
 def perform(*, change: BulkChange, user_id: int, heroes: QuerySet, team, training, dry_run):
     """Run `change` and log it in one transaction; return the result and its statements.
 
@@ -295,14 +295,6 @@ def perform(*, change: BulkChange, user_id: int, heroes: QuerySet, team, trainin
 def shown(statements: list[Statement]) -> list[Statement]:
     """The statements for the SQL panel: without the savepoints of nested atomic blocks."""
     return [statement for statement in statements if statement.verb not in SAVEPOINT_VERBS]
-
-
-def panel(statements: list[Statement]) -> dict:
-    """The SQL panel's data for `statements`, as `panel.remember_sql` stores it."""
-    return {
-        "statements": [{"sql": s.pretty, "timing": s.timing, "verb": s.verb} for s in statements],
-        "duration_ms": round(sum(s.duration for s in statements) * 1000, 2),
-    }
 
 
 def confirm_bulk_change(change: BulkChange, modeladmin, request, queryset):
@@ -362,7 +354,7 @@ def confirm_bulk_change(change: BulkChange, modeladmin, request, queryset):
                 result=result,
                 total=result.changed + result.unchanged,
                 more=max(result.changed - len(rows), 0),
-                dry_run_sql=panel(shown(dry_run.statements)),
+                dry_run_sql=panel_data(shown(dry_run.statements)),
                 team=params["team"],
                 training=params["training"],
             )

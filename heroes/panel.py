@@ -7,13 +7,18 @@ from .sql import Statement
 SESSION_KEY = "heroes_sql_panel"
 
 
-def remember_sql(request, statements: Iterable[Statement]) -> None:
-    """Keep a change's statements in the session for the SQL panel of the next page."""
+def panel_data(statements: Iterable[Statement]) -> dict:
+    """What the SQL panel shows of `statements`: JSON-safe, for the session or a page."""
     statements = list(statements)
-    request.session[SESSION_KEY] = {
+    return {
         "statements": [{"sql": s.pretty, "timing": s.timing, "verb": s.verb} for s in statements],
         "duration_ms": round(sum(s.duration for s in statements) * 1000, 2),
     }
+
+
+def remember_sql(request, statements: Iterable[Statement]) -> None:
+    """Keep a change's statements in the session for the SQL panel of the next page."""
+    request.session[SESSION_KEY] = panel_data(statements)
 
 
 def sql_panel(request) -> dict:

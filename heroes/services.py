@@ -82,7 +82,7 @@ def _heroes(count: int) -> str:
     return ngettext("%(count)d hero", "%(count)d heroes", count) % {"count": count}
 
 
-def _retry_on_conflict(func):
+def retry_on_conflict(func):
     """Re-run a whole change that PostgreSQL aborted as a deadlock or serialization failure."""
 
     @functools.wraps(func)
@@ -212,7 +212,7 @@ def _move(heroes: QuerySet, team: Team | None, operation: str) -> tuple:
     return change_set, changed
 
 
-@_retry_on_conflict
+@retry_on_conflict
 @_integrity_errors_as("Team {team.name} no longer exists.")
 def assign_team(*, hero: Hero, team: Team) -> Result:
     """Make `team` the hero's team: one UPDATE of `team_id` alone, none if it already is."""
@@ -234,7 +234,7 @@ def assign_team(*, hero: Hero, team: Team) -> Result:
     return dataclasses.replace(result, statements=tuple(statements))
 
 
-@_retry_on_conflict
+@retry_on_conflict
 def clear_team(*, hero: Hero) -> Result:
     """Set the hero's team to NULL: one UPDATE of `team_id` alone, none if it has no team."""
     with sql.change() as statements:
@@ -254,7 +254,7 @@ def clear_team(*, hero: Hero) -> Result:
     return dataclasses.replace(result, statements=tuple(statements))
 
 
-@_retry_on_conflict
+@retry_on_conflict
 @_integrity_errors_as("Team {team.name} no longer exists.")
 def bulk_assign_team(*, heroes: QuerySet, team: Team) -> Result:
     """Make `team` the team of every hero in `heroes`: a fixed number of statements at any size."""
@@ -269,7 +269,7 @@ def bulk_assign_team(*, heroes: QuerySet, team: Team) -> Result:
     return dataclasses.replace(result, statements=tuple(statements))
 
 
-@_retry_on_conflict
+@retry_on_conflict
 def bulk_clear_team(*, heroes: QuerySet) -> Result:
     """Clear the team of every hero in `heroes`: a fixed number of statements at any size."""
     with sql.change() as statements:
@@ -286,7 +286,7 @@ def bulk_clear_team(*, heroes: QuerySet) -> Result:
 # Memberships --------------------------------------------------------------------------
 
 
-@_retry_on_conflict
+@retry_on_conflict
 @_integrity_errors_as("Hero {hero.name} no longer exists.")
 def join_team(*, hero: Hero, team: Team, training: bool = False) -> Result:
     """Add the hero to `team` (as a trainee if `training`): one INSERT, none if already a member."""
@@ -304,7 +304,7 @@ def join_team(*, hero: Hero, team: Team, training: bool = False) -> Result:
     return dataclasses.replace(result, statements=tuple(statements))
 
 
-@_retry_on_conflict
+@retry_on_conflict
 def leave_team(*, hero: Hero, team: Team) -> Result:
     """Remove the hero from `team`: one DELETE, none if not a member."""
     with sql.change() as statements:
@@ -319,7 +319,7 @@ def leave_team(*, hero: Hero, team: Team) -> Result:
     return dataclasses.replace(result, statements=tuple(statements))
 
 
-@_retry_on_conflict
+@retry_on_conflict
 @_integrity_errors_as("Hero {hero.name} no longer exists.")
 def toggle_membership(*, hero: Hero, team: Team, training: bool = False) -> Result:
     """Leave `team` if a member, else join it: one DELETE or one INSERT."""
@@ -338,7 +338,7 @@ def toggle_membership(*, hero: Hero, team: Team, training: bool = False) -> Resu
     return dataclasses.replace(result, statements=tuple(statements))
 
 
-@_retry_on_conflict
+@retry_on_conflict
 def set_training(*, hero: Hero, team: Team, training: bool) -> Result:
     """Set `is_training` on the hero's membership of `team`: one UPDATE, none if already so.
 
@@ -363,7 +363,7 @@ def set_training(*, hero: Hero, team: Team, training: bool) -> Result:
     return dataclasses.replace(result, statements=tuple(statements))
 
 
-@_retry_on_conflict
+@retry_on_conflict
 @_integrity_errors_as("Team {team.name} no longer exists.")
 def bulk_join_team(*, heroes: QuerySet, team: Team, training: bool = False) -> Result:
     """Add every hero of `heroes` to `team`: a fixed number of statements at any size."""
@@ -385,7 +385,7 @@ def bulk_join_team(*, heroes: QuerySet, team: Team, training: bool = False) -> R
     return dataclasses.replace(result, statements=tuple(statements))
 
 
-@_retry_on_conflict
+@retry_on_conflict
 def bulk_leave_team(*, heroes: QuerySet, team: Team) -> Result:
     """Remove every hero of `heroes` from `team`: a fixed number of statements at any size."""
     with sql.change() as statements:
@@ -406,7 +406,7 @@ def bulk_leave_team(*, heroes: QuerySet, team: Team) -> Result:
     return dataclasses.replace(result, statements=tuple(statements))
 
 
-@_retry_on_conflict
+@retry_on_conflict
 @_integrity_errors_as("Team {team.name} no longer exists.")
 def bulk_toggle_membership(*, heroes: QuerySet, team: Team, training: bool = False) -> Result:
     """Flip the membership in `team` of every hero of `heroes`: fixed statements at any size.
@@ -432,7 +432,7 @@ def bulk_toggle_membership(*, heroes: QuerySet, team: Team, training: bool = Fal
     return dataclasses.replace(result, statements=tuple(statements))
 
 
-@_retry_on_conflict
+@retry_on_conflict
 def bulk_set_training(*, heroes: QuerySet, team: Team, training: bool) -> Result:
     """Set `is_training` on the memberships in `team` of `heroes`: fixed statements at any size."""
     with sql.change() as statements:
@@ -453,7 +453,7 @@ def bulk_set_training(*, heroes: QuerySet, team: Team, training: bool) -> Result
 # Undo -----------------------------------------------------------------------------------
 
 
-@_retry_on_conflict
+@retry_on_conflict
 def revert_change_set(*, change_set: ChangeSet, hero: Hero | None = None) -> Result:
     """Put back what `change_set` changed (only for `hero`, if given), as a new change set.
 

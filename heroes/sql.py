@@ -64,8 +64,8 @@ class Statement:
 
 
 def format_sql(sql: str) -> str:
-    """Indent SQL and upper-case its keywords with sqlparse."""
-    return sqlparse.format(sql, reindent=True, keyword_case="upper")
+    """Indent SQL and upper-case its keywords with sqlparse, lists wrapped at 80 columns."""
+    return sqlparse.format(sql, reindent=True, keyword_case="upper", wrap_after=80)
 
 
 def log_statement(statement: Statement) -> None:

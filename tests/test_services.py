@@ -301,7 +301,7 @@ class Deadlock(Exception):
 def test_a_change_aborted_as_a_deadlock_is_run_again(monkeypatch, transactional_db):
     calls = []
 
-    @services._retry_on_conflict
+    @services.retry_on_conflict
     def flaky(**kwargs):
         calls.append(kwargs)
         if len(calls) < 3:
@@ -315,7 +315,7 @@ def test_a_change_aborted_as_a_deadlock_is_run_again(monkeypatch, transactional_
 def test_other_operational_errors_are_not_retried(transactional_db):
     calls = []
 
-    @services._retry_on_conflict
+    @services.retry_on_conflict
     def broken(**kwargs):
         calls.append(kwargs)
         raise OperationalError("disk I/O error")
