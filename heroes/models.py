@@ -155,7 +155,10 @@ class HeroTeamLink(models.Model):
     hero = models.ForeignKey(
         Hero, on_delete=models.CASCADE, related_name="team_links", db_index=False
     )
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="hero_links")
+    # Indexed with hero_id below: a team's members are read in hero order without a sort.
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, related_name="hero_links", db_index=False
+    )
     # Database defaults, so the INSERT ... SELECT of the bulk services can omit them.
     is_training = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(db_default=Now(), editable=False)
@@ -166,6 +169,7 @@ class HeroTeamLink(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["hero", "team"], name="heroteamlink_hero_team_unique"),
         ]
+        indexes = [models.Index(fields=["team", "hero"], name="heroteamlink_team_hero_idx")]
 
     def __str__(self):
         training = " (training)" if self.is_training else ""
