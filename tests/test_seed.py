@@ -316,3 +316,17 @@ def test_a_seed_without_numbers_is_refused(tutorial):
         seed_heroes(seed=1)
 
     assert str(error.value) == "--seed needs --heroes, --teams or --links."
+
+
+def test_reset_deletes_history_too_in_one_statement_per_table(
+    spider_boy, z_force, django_assert_num_queries
+):
+    from heroes import services
+    from heroes.models import ChangeSet, HeroChange
+
+    services.join_team(hero=spider_boy, team=z_force)
+    with django_assert_num_queries(5 + 2):  # a DELETE per table, and the savepoint pair
+        seed.reset()
+    assert not ChangeSet.objects.exists()
+    assert not HeroChange.objects.exists()
+    assert not Hero.objects.exists()
