@@ -23,7 +23,13 @@ import dataclasses
 import functools
 from dataclasses import dataclass, field
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connections
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+)
 from django.db.models import (
     BigIntegerField,
     BooleanField,
@@ -82,19 +88,43 @@ def _heroes(count: int) -> str:
     return ngettext("%(count)d hero", "%(count)d heroes", count) % {"count": count}
 
 
+# Connection exceptions, and the server shutting down or killing the session.
+LOST_SQLSTATE_PREFIXES = ("08", "57P")
+
+
+def _connection_lost(connection, sqlstate: str | None) -> bool:
+    """True if the connection died (and close it, so the next attempt opens a new one)."""
+    killed = (sqlstate or "").startswith(LOST_SQLSTATE_PREFIXES)
+    if not killed and (connection.connection is None or connection.is_usable()):
+        return False
+    connection.close()
+    return True
+
+
 def retry_on_conflict(func):
-    """Re-run a whole change that PostgreSQL aborted as a deadlock or serialization failure."""
+    """Re-run a whole change that the database aborted before it could commit.
+
+    That is a deadlock or serialization failure (PostgreSQL), a conflict with a
+    concurrent change (`_Conflict`), or a connection lost in the middle of the change
+    (killed, or the server restarted): the transaction died with it, so nothing was
+    written. A failure of the COMMIT itself is never re-run, since it may have landed.
+    """
 
     @functools.wraps(func)
     def wrapper(**kwargs):
         for attempt in range(1, RETRIES + 1):
             try:
                 return func(**kwargs)
-            except (OperationalError, _Conflict) as exc:
+            except (OperationalError, InterfaceError, _Conflict) as exc:
+                connection = connections[DEFAULT_DB_ALIAS]
                 sqlstate = getattr(exc.__cause__, "sqlstate", None)
-                retryable = isinstance(exc, _Conflict) or sqlstate in RETRYABLE_SQLSTATES
-                nested = connections[DEFAULT_DB_ALIAS].in_atomic_block
-                if not retryable or nested or attempt == RETRIES:
+                lost = (
+                    not isinstance(exc, _Conflict)
+                    and not getattr(exc, "during_commit", False)
+                    and _connection_lost(connection, sqlstate)
+                )
+                retryable = isinstance(exc, _Conflict) or sqlstate in RETRYABLE_SQLSTATES or lost
+                if not retryable or connection.in_atomic_block or attempt == RETRIES:
                     if isinstance(exc, _Conflict):
                         raise ServiceError(
                             "Other changes to the same heroes kept interfering; try again."

@@ -163,8 +163,10 @@ def change(using: str = DEFAULT_DB_ALIAS) -> Iterator[list[Statement]]:
             start = perf_counter()
             try:
                 atomic.__exit__(None, None, None)
-            except BaseException:
-                # The commit itself failed (a deferred constraint, say): Django rolled back.
+            except BaseException as exc:
+                # The commit itself failed (a deferred constraint, a lost connection):
+                # Django rolled back, or the outcome is unknown; never re-run it blindly.
+                exc.during_commit = outermost
                 if outermost:
                     recorder.add(Statement("ROLLBACK", duration=perf_counter() - start))
                 raise

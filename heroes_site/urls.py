@@ -15,6 +15,8 @@ urlpatterns = [
     path("", include("heroes.urls")),
 ]
 
+handler500 = "heroes.errors.server_error"
+
 if settings.DEBUG:
     from debug_toolbar.toolbar import debug_toolbar_urls
 
