@@ -247,3 +247,11 @@ def test_wrong_usage_prints_usage_and_exits_2(tutorial, manage, argv):
     assert status == 2
     assert err.startswith("usage: manage.py")
     assert snapshot() == before
+
+
+def test_a_name_with_a_nul_character_is_refused_cleanly(tutorial, manage):
+    status, _, err = manage("clear_team", "Spider\x00Boy")
+    assert status == 1
+    assert (
+        err == "CommandError: No hero with id or name 'Spider\\x00Boy': names cannot contain NUL.\n"
+    )

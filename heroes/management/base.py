@@ -43,6 +43,9 @@ def _resolve(model: type[Model], text: str) -> Model:
     """Find one row of `model` by id or exact name, or fail naming the candidates."""
     noun, nouns = model._meta.verbose_name, model._meta.verbose_name_plural
     text = text.strip()
+    if "\x00" in text:
+        # PostgreSQL refuses NUL in text parameters; no name can hold one anyway.
+        raise CommandError(f"No {noun} with id or name {text!r}: names cannot contain NUL.")
     if text.isdigit():
         found = model.objects.filter(pk=int(text)).first()
         if found is not None:
