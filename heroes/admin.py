@@ -15,7 +15,11 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import services, sql
+from . import (
+    admin_history,  # noqa: F401  (registers the history's admin)
+    services,
+    sql,
+)
 from .admin_actions import (
     ASSIGN_TEAM,
     CLEAR_TEAM,
@@ -34,6 +38,8 @@ from .services import ServiceError
 
 MEMBERS_SHOWN = 20
 DELETED_SHOWN = 10
+# The change form with a "Connection history" link to the change sets of the hero or team.
+HISTORY_LINK_CHANGE_FORM = "admin/heroes/changeset/change_form_with_history_link.html"
 
 
 class AutocompleteMixin:
@@ -247,6 +253,7 @@ class TeamAdmin(MembershipsSavedThroughServices, BigTableAdmin):
     fields = ["name", "headquarters", "connections"]
     readonly_fields = ["connections"]
     inlines = [TeamMemberInline]
+    change_form_template = HISTORY_LINK_CHANGE_FORM
 
     @admin.display(description="heroes and members")
     def connections(self, team):
@@ -334,6 +341,7 @@ class HeroAdmin(MembershipsSavedThroughServices, BigTableAdmin):
     fields = ["name", "secret_name", "age", "team"]
     autocomplete_fields = ["team"]
     inlines = [HeroMembershipInline]
+    change_form_template = HISTORY_LINK_CHANGE_FORM
     actions = [assign_team, clear_team, add_to_team, remove_from_team, toggle_membership]
 
     def get_changelist(self, request, **kwargs):
