@@ -8,9 +8,7 @@ call whatever the selection's size.
 """
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
@@ -30,7 +28,7 @@ from .admin_actions import (
     shown,
 )
 from .admin_filters import LinkTeamFilter, MembershipFilter, TeamFilter
-from .admin_pagination import EstimatedCountPaginator
+from .admin_pagination import BigTableMixin
 from .admin_widgets import Autocomplete, label_known_choices
 from .models import Hero, HeroTeamLink, Team
 from .panel import remember_sql
@@ -53,34 +51,8 @@ class AutocompleteMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class BigTableAdmin(AutocompleteMixin, admin.ModelAdmin):
+class BigTableAdmin(AutocompleteMixin, BigTableMixin, admin.ModelAdmin):
     """Change lists that never count a whole big table and reject tampered selections."""
-
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-
-    def changelist_view(self, request, extra_context=None):
-        # Without any action allowed, Django would silently show the list again.
-        if request.method == "POST" and "action" in request.POST and not self.get_actions(request):
-            raise PermissionDenied
-        return super().changelist_view(request, extra_context)
-
-    def response_action(self, request, queryset):
-        # Django filters pk__in=<posted ids>; a non-numeric or out-of-range id would
-        # raise there (a 500), so refuse the selection with a message instead.
-        pk = self.model._meta.pk
-        try:
-            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-                pk.clean(value, None)
-        except ValidationError:
-            self.message_user(
-                request,
-                "The selection is not valid. No items have been changed.",
-                messages.ERROR,
-            )
-            return None
-        return super().response_action(request, queryset)
 
 
 class DeletionSummary(list):

@@ -24,7 +24,7 @@ from django.utils.html import format_html, format_html_join
 
 from . import services
 from .admin_actions import shown
-from .admin_pagination import EstimatedCountPaginator
+from .admin_pagination import BigTableMixin
 from .models import ChangeSet, Hero, HeroChange, Team
 from .panel import remember_sql
 from .services import ServiceError
@@ -458,15 +458,11 @@ def revert_selected(modeladmin, request, queryset):
 # The admin ---------------------------------------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(BigTableMixin, admin.ModelAdmin):
     """History is append-only: viewed with the view permission, never added, changed or deleted.
 
     Its lists never count a whole big table (the estimating paginator).
     """
-
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
 
     def has_add_permission(self, request):
         return False
@@ -476,27 +472,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def changelist_view(self, request, extra_context=None):
-        # Without any action allowed, Django would silently show the list again.
-        if request.method == "POST" and "action" in request.POST and not self.get_actions(request):
-            raise PermissionDenied
-        return super().changelist_view(request, extra_context)
-
-    def response_action(self, request, queryset):
-        # A non-numeric or out-of-range id would raise in pk__in=<posted ids> (a 500).
-        pk = self.opts.pk
-        try:
-            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-                pk.clean(value, None)
-        except ValidationError:
-            self.message_user(
-                request,
-                "The selection is not valid. No items have been changed.",
-                messages.ERROR,
-            )
-            return None
-        return super().response_action(request, queryset)
 
 
 @admin.register(ChangeSet)

@@ -1,5 +1,8 @@
-"""A paginator for big admin change lists: one cheap count query, honest about estimates."""
+"""Big admin change lists: a paginator that estimates instead of counting, and a mixin."""
 
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -55,3 +58,34 @@ class EstimatedCountPaginator(Paginator):
     def count_limit(self):
         """The largest number counted exactly."""
         return self.exact_limit
+
+
+class BigTableMixin:
+    """For ModelAdmins of big tables: lists that never count the whole table, and actions
+    that refuse a tampered selection with a message instead of a server error."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    def changelist_view(self, request, extra_context=None):
+        # Without any action allowed, Django would silently show the list again.
+        if request.method == "POST" and "action" in request.POST and not self.get_actions(request):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
+    def response_action(self, request, queryset):
+        # Django filters pk__in=<posted ids>; a non-numeric or out-of-range id would
+        # raise there (a 500), so refuse the selection with a message instead.
+        pk = self.opts.pk
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                pk.clean(value, None)
+        except ValidationError:
+            self.message_user(
+                request,
+                "The selection is not valid. No items have been changed.",
+                messages.ERROR,
+            )
+            return None
+        return super().response_action(request, queryset)
