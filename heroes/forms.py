@@ -6,9 +6,13 @@ fields whose errors speak to people, and each carries the state the page showed
 (`expected_team`, `action`, `training`) so that a stale page changes nothing.
 """
 
-from django import forms
+import datetime
 
-from .models import Hero, Team
+from django import forms
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import ChangeSet, Hero, Team
 
 INCOMPLETE = "This form is incomplete or out of date: reload the page and try again."
 
@@ -147,3 +151,61 @@ class HeroFilterForm(forms.Form):
             else:
                 self.team_choices = matches[:TEAM_CHOICES]
         return cleaned
+
+
+class RevertForm(forms.Form):
+    """Revert a change set (in the URL), or only its part about `hero`."""
+
+    hero = HeroField(required=False)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class ChangeFilterForm(forms.Form):
+    """The change list's filters: where from, who, and between which days (both included)."""
+
+    source = forms.ChoiceField(
+        label="From", required=False, choices=[("", "Anywhere"), *ChangeSet.Source.choices]
+    )
+    user = forms.CharField(
+        label="User",
+        required=False,
+        max_length=150,
+        help_text="A username, or the user a command ran as.",
+    )
+    date_from = forms.DateField(label="Since", required=False, widget=DateInput)
+    date_to = forms.DateField(label="Until", required=False, widget=DateInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, label_suffix="", **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("date_from"), cleaned.get("date_to")
+        if since and until and since > until:
+            self.add_error("date_to", "The end date is before the start date.")
+        return cleaned
+
+    def filter(self, change_sets):
+        """Keep the change sets of `change_sets` that match the (valid) filters."""
+        data = self.cleaned_data
+        if data["source"]:
+            change_sets = change_sets.filter(source=data["source"])
+        if user := data["user"].strip():
+            # Who as shown: the username, or `user@host` for a command.
+            change_sets = change_sets.filter(
+                Q(actor__iexact=user) | Q(actor__istartswith=f"{user}@")
+            )
+        if data["date_from"]:
+            change_sets = change_sets.filter(created_at__gte=_start_of(data["date_from"]))
+        if data["date_to"] and data["date_to"] < datetime.date.max:
+            next_day = data["date_to"] + datetime.timedelta(days=1)
+            change_sets = change_sets.filter(created_at__lt=_start_of(next_day))
+        return change_sets
+
+
+def _start_of(day: datetime.date) -> datetime.datetime:
+    """Midnight at the start of `day`, in the current time zone."""
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))

@@ -198,6 +198,12 @@ class ChangeSetQuerySet(models.QuerySet):
             )
         )
 
+    def with_kind(self):
+        """Annotate `kind`, what the entries change: "team" or "membership" (one per change set)."""
+        # Every service records entries of one kind, so any one entry tells (an index lookup).
+        entries = HeroChange.objects.filter(change_set=models.OuterRef("pk")).order_by()
+        return self.annotate(kind=models.Subquery(entries.values("kind")[:1]))
+
 
 class ChangeSet(models.Model):
     """One recorded connection change (a service call): who, from where, what, and its SQL."""
@@ -250,6 +256,16 @@ class ChangeSet(models.Model):
         return f"#{self.pk} {self.message}"
 
 
+class HeroChangeQuerySet(models.QuerySet):
+    def with_teams(self):
+        """Fetch each entry's teams (the membership's, before and after) in the same query."""
+        return self.select_related("team", "team_before", "team_after")
+
+    def history_of(self, hero):
+        """The entries about `hero` (one per change set), each with its change set and teams."""
+        return self.filter(hero=hero).with_teams().select_related("change_set")
+
+
 class HeroChange(models.Model):
     """One hero's part of a change set: a team or a membership, before and after."""
 
@@ -278,6 +294,8 @@ class HeroChange(models.Model):
     member_after = models.BooleanField(null=True)
     training_before = models.BooleanField(null=True)
     training_after = models.BooleanField(null=True)
+
+    objects = HeroChangeQuerySet.as_manager()
 
     class Meta:
         db_table = "herochange"

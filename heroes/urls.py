@@ -1,4 +1,4 @@
-"""URLs of the staff pages: heroes, teams and the memberships grid."""
+"""URLs of the staff pages: heroes, teams, the memberships grid and the history of changes."""
 
 from django.urls import path
 
@@ -17,4 +17,7 @@ urlpatterns = [
     path("teams/<int:pk>/", views.team_detail, name="team_detail"),
     path("memberships/", views.membership_grid, name="membership_grid"),
     path("memberships/toggle/", views.membership_toggle, name="membership_toggle"),
+    path("changes/", views.change_list, name="change_list"),
+    path("changes/<int:pk>/", views.change_detail, name="change_detail"),
+    path("changes/<int:pk>/revert/", views.change_revert, name="change_revert"),
 ]

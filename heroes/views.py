@@ -1,17 +1,19 @@
-"""The staff pages: heroes, teams and the memberships grid.
+"""The staff pages: heroes, teams, the memberships grid, and the history of changes.
 
 Pages read through the models' QuerySet methods, a fixed handful of queries whatever
 the size of the tables (keyset pagination: no OFFSET, no COUNT of the whole table).
 Every change is a POST that calls `heroes.services`, reports the result as a message,
 keeps its SQL for the panel of the next page and redirects back (post/redirect/get).
 Forms carry the state they were rendered from, so a stale one changes nothing.
+The services record every change (`ChangeSet`): the history sections and pages show
+those records, and a revert is one more change through `services.revert_change_set`.
 """
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,15 +24,18 @@ from django.views.decorators.http import require_GET, require_POST
 from . import services
 from .forms import (
     AssignTeamForm,
+    ChangeFilterForm,
     ClearTeamForm,
     HeroFilterForm,
     MembershipForm,
+    RevertForm,
     ToggleForm,
     TrainingForm,
 )
-from .models import Hero, HeroTeamLink, Team
+from .models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
 from .panel import remember_sql
 from .services import ServiceError
+from .sql import format_sql
 
 HEROES_PER_PAGE = 50
 TEAMS_PER_PAGE = 50
@@ -38,7 +43,9 @@ ROWS_PER_SECTION = 20
 SEARCH_RESULTS = 20
 GRID_HEROES = 20
 GRID_TEAMS = 8
-HISTORY_ENTRIES = 10
+HISTORY_PER_PAGE = 10
+CHANGES_PER_PAGE = 50
+ENTRIES_PER_PAGE = 50
 MAX_TEXT = 100
 
 NOT_STAFF = "These pages are for staff only, and your account is not a staff account."
@@ -47,6 +54,8 @@ OUT_OF_DATE = "Nothing was changed: the page was out of date."
 TO_ASSIGN = "assign or clear a hero's team"
 TO_TOGGLE = "toggle a membership"
 TO_TRAIN = "change whether a member is training"
+TO_SEE_HISTORY = "see the history of changes"
+VIEW_HISTORY = "heroes.view_changeset"
 MEMBERSHIP_CHANGES = {
     # action: (service, permission, what the permission allows)
     "join": (services.join_team, "heroes.add_heroteamlink", "add a hero to a team"),
@@ -139,18 +148,26 @@ def _url(request, **changes) -> str:
     return f"{request.path}?{encoded}" if encoded else request.path
 
 
-def _window(request, queryset, *, key: str, size: int, prefix: str = "", kind=int) -> Window:
-    """The page of `queryset` that the request's `<prefix>after` / `<prefix>before` select."""
+def _window(
+    request, queryset, *, key: str, size: int, prefix: str = "", kind=int, descending=False
+) -> Window:
+    """The page of `queryset` that the request's `<prefix>after` / `<prefix>before` select.
+
+    Rows come in the order of `key`, or the reverse with `descending` (newest first);
+    "after" and "before" follow the order shown.
+    """
     after_name, before_name = f"{prefix}after", f"{prefix}before"
     after, before = _cursor(request, after_name, kind), _cursor(request, before_name, kind)
+    forward, backward = (f"-{key}", key) if descending else (key, f"-{key}")
+    beyond, behind = ("lt", "gt") if descending else ("gt", "lt")
     if before is not None:
-        rows = list(queryset.filter(**{f"{key}__lt": before}).order_by(f"-{key}")[: size + 1])
+        rows = list(queryset.filter(**{f"{key}__{behind}": before}).order_by(backward)[: size + 1])
         has_previous, has_next = len(rows) > size, True
         rows = rows[:size][::-1]
     else:
         if after is not None:
-            queryset = queryset.filter(**{f"{key}__gt": after})
-        rows = list(queryset.order_by(key)[: size + 1])
+            queryset = queryset.filter(**{f"{key}__{beyond}": after})
+        rows = list(queryset.order_by(forward)[: size + 1])
         has_previous, has_next = after is not None, len(rows) > size
         rows = rows[:size]
     paged = after is not None or before is not None
@@ -198,10 +215,11 @@ def _report_errors(request, form) -> None:
 
 
 def _run(request, service, *, hero: Hero, **arguments) -> None:
-    """Run a service and report it: its message, its SQL for the next page, the hero's history.
+    """Run a service and report it: its message, and its SQL for the next page.
 
-    A change that finds its work already done was posted from a stale page: the
-    message says so as a warning. A ServiceError becomes an error message.
+    The service records the change in the history itself. A change that finds its work
+    already done was posted from a stale page: the message says so as a warning. A
+    ServiceError becomes an error message.
     """
     try:
         result = service(hero=hero, **arguments)
@@ -211,13 +229,6 @@ def _run(request, service, *, hero: Hero, **arguments) -> None:
     remember_sql(request, result.statements)
     if result.changed:
         messages.success(request, result.message)
-        LogEntry.objects.log_actions(
-            user_id=request.user.pk,
-            queryset=[hero],
-            action_flag=CHANGE,
-            change_message=result.message,
-            single_object=True,
-        )
     else:
         messages.warning(request, f"{result.message} {OUT_OF_DATE}")
 
@@ -273,15 +284,19 @@ def hero_detail(request, pk):
     teams = Team.objects.with_membership_of(hero)
     teams = teams.search(team_q) if team_q else teams.order_by("name")
     teams = list(teams[: SEARCH_RESULTS + 1])
-    history = (
-        LogEntry.objects.filter(
-            content_type__app_label=Hero._meta.app_label,
-            content_type__model=Hero._meta.model_name,
-            object_id=str(hero.pk),
+    history = None
+    if request.user.has_perm(VIEW_HISTORY):
+        # The hero's entries with their change sets: one query (the prefetch of entries
+        # for a page of change sets would be a second), in the (hero, change_set) index.
+        entries = _window(
+            request,
+            HeroChange.objects.history_of(hero),
+            key="change_set_id",
+            size=HISTORY_PER_PAGE,
+            prefix=HISTORY_PREFIX,
+            descending=True,
         )
-        .select_related("user")
-        .order_by("-action_time", "-pk")[:HISTORY_ENTRIES]
-    )
+        history = _history(request, entries, [(e.change_set, e) for e in entries.rows], hero)
     return render(
         request,
         "heroes/hero_detail.html",
@@ -391,6 +406,17 @@ def team_detail(request, pk):
     found = None
     if hero_q:
         found = list(Hero.objects.search(hero_q).with_membership_in(team)[: SEARCH_RESULTS + 1])
+    history = None
+    if request.user.has_perm(VIEW_HISTORY):
+        change_sets = _window(
+            request,
+            ChangeSet.objects.for_team(team).with_kind(),
+            key="pk",
+            size=HISTORY_PER_PAGE,
+            prefix=HISTORY_PREFIX,
+            descending=True,
+        )
+        history = _history(request, change_sets, [(c, None) for c in change_sets.rows])
     return render(
         request,
         "heroes/team_detail.html",
@@ -401,6 +427,7 @@ def team_detail(request, pk):
             "hero_q": hero_q,
             "found": found[:SEARCH_RESULTS] if found is not None else None,
             "more_found": found is not None and len(found) > SEARCH_RESULTS,
+            "history": history,
             "next": request.get_full_path(),
         },
     )
@@ -482,3 +509,154 @@ def membership_toggle(request):
     else:
         _report_errors(request, form)
     return _redirect_back(request, reverse("heroes:membership_grid"), anchor)
+
+
+# History ---------------------------------------------------------------------------------
+
+HISTORY_PREFIX = "changes_"
+CHANGE_HERO = "heroes.change_hero"
+ADD_LINK, DELETE_LINK = "heroes.add_heroteamlink", "heroes.delete_heroteamlink"
+CHANGE_LINK = "heroes.change_heroteamlink"
+Operation = ChangeSet.Operation
+# What reverting each operation writes, so the permissions it needs: undoing a join
+# deletes the link, undoing a leave adds it back. A toggle or a revert may have gone
+# either way, so undoing it needs both.
+REVERT_PERMISSIONS = {
+    Operation.ASSIGN: (CHANGE_HERO,),
+    Operation.CLEAR: (CHANGE_HERO,),
+    Operation.JOIN: (DELETE_LINK,),
+    Operation.LEAVE: (ADD_LINK,),
+    Operation.TOGGLE: (ADD_LINK, DELETE_LINK),
+    Operation.TRAINING: (CHANGE_LINK,),
+    Operation.REVERT: (ADD_LINK, DELETE_LINK),
+}
+
+
+def revert_permissions(operation: str, kind: str | None) -> tuple[str, ...]:
+    """The permissions needed to revert a change set of `operation` whose entries are `kind`.
+
+    Toggles and reverts need both link permissions, and `change_hero` too if their
+    entries are changes of team. An operation this does not know needs every permission.
+    """
+    every = (CHANGE_HERO, ADD_LINK, DELETE_LINK, CHANGE_LINK)
+    permissions = REVERT_PERMISSIONS.get(operation, every)
+    if operation in {Operation.TOGGLE, Operation.REVERT} and kind == HeroChange.Kind.TEAM:
+        permissions = (*permissions, CHANGE_HERO)
+    return permissions
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One change set of a history section, with what the page's user may do with it.
+
+    `entry` is the hero's part of it on a hero's page; `for_hero` is set when that is
+    a part of a bulk change, which the row reverts for that hero only.
+    """
+
+    change: ChangeSet
+    entry: HeroChange | None
+    can_revert: bool
+    for_hero: Hero | None = None
+
+
+def _history(request, window: Window, changes, hero: Hero | None = None) -> Window:
+    """`window` with its rows as HistoryRows, from its (change set, hero's entry) pairs."""
+    rows = []
+    for change, entry in changes:
+        kind = entry.kind if entry is not None else change.kind
+        can_revert = request.user.has_perms(revert_permissions(change.operation, kind))
+        for_hero = hero if hero is not None and change.heroes_changed > 1 else None
+        rows.append(HistoryRow(change, entry, can_revert, for_hero))
+    return dataclasses.replace(window, rows=rows)
+
+
+def _recorded_statements(sql: str) -> list[dict]:
+    """A change's recorded SQL (console lines) as the SQL panel shows it: formatted, timed."""
+    statements = []
+    for line in sql.splitlines():
+        # A statement takes one line, followed by its timing line unless it is BEGIN/COMMIT.
+        if line.startswith("[") and statements:
+            statements[-1]["timing"] = line
+        elif line.strip():
+            verb = line.split(None, 1)[0].upper()
+            statements.append({"sql": format_sql(line), "timing": None, "verb": verb})
+    return statements
+
+
+@require_GET
+@staff_required
+@permissions_required(VIEW_HISTORY, to=TO_SEE_HISTORY)
+def change_list(request):
+    """Every recorded change, newest first, filtered by source, user and dates."""
+    filters = ChangeFilterForm(request.GET)
+    page = None
+    if filters.is_valid():
+        page = _window(
+            request,
+            filters.filter(ChangeSet.objects.all()),
+            key="pk",
+            size=CHANGES_PER_PAGE,
+            descending=True,
+        )
+    return render(
+        request,
+        "heroes/change_list.html",
+        {
+            "filters": filters,
+            "page": page,
+            "filtered": any(request.GET.get(name) for name in filters.fields),
+        },
+    )
+
+
+@require_GET
+@staff_required
+@permissions_required(VIEW_HISTORY, to=TO_SEE_HISTORY)
+def change_detail(request, pk):
+    """One change in full: who, when, where, what, its SQL, its entries, its reverts."""
+    change = get_object_or_404(
+        ChangeSet.objects.with_kind()
+        .select_related("team", "reverts")
+        .prefetch_related("reverted_by"),
+        pk=pk,
+    )
+    entries = _window(request, change.entries.with_teams(), key="pk", size=ENTRIES_PER_PAGE)
+    return render(
+        request,
+        "heroes/change_detail.html",
+        {
+            "change": change,
+            "statements": _recorded_statements(change.sql),
+            "entries": entries,
+            "bulk": change.heroes_changed > 1,
+            "can_revert": request.user.has_perms(revert_permissions(change.operation, change.kind)),
+            "next": request.get_full_path(),
+        },
+    )
+
+
+@require_POST
+@staff_required
+@permissions_required(VIEW_HISTORY, to=TO_SEE_HISTORY)
+def change_revert(request, pk):
+    """Revert a change set, or only its part about the posted `hero`, as a new change set."""
+    change = get_object_or_404(ChangeSet.objects.with_kind(), pk=pk)
+    check_permissions(
+        request.user,
+        *revert_permissions(change.operation, change.kind),
+        to=f"revert change #{change.pk}",
+    )
+    back = reverse("heroes:change_detail", args=[change.pk])
+    form = RevertForm(request.POST)
+    if not form.is_valid():
+        _report_errors(request, form)
+        return _redirect_back(request, back)
+    try:
+        result = services.revert_change_set(change_set=change, hero=form.cleaned_data["hero"])
+    except ServiceError as exc:
+        # Refused: the explanation says what has moved since; nothing was written.
+        messages.error(request, str(exc))
+    else:
+        remember_sql(request, result.statements)
+        messages.success(request, result.message)
+    return _redirect_back(request, back)

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.test import Client
 
-from heroes.models import Hero, HeroTeamLink, Team
+from heroes.models import ChangeSet, Hero, HeroTeamLink, Team
 
 PAGES = ["/heroes/", "/heroes/3/", "/teams/", "/teams/1/", "/memberships/"]
 CHANGE_URLS = [
@@ -547,8 +547,13 @@ def test_assigning_a_team_redirects_back_with_a_message_the_sql_and_history(
     assert panel_sql(page)[-1] == "COMMIT"
     assert "[" in text(page) and "(1, 3)" in text(page)  # the UPDATE's timing and parameters
     assert "Spider-Boy's team is Preventers." in text(page)
-    assert "admin: Spider-Boy is now in Preventers." in text(page)  # history
-    assert LogEntry.objects.get().change_message == "Spider-Boy is now in Preventers."
+    change = ChangeSet.objects.get()  # recorded by the service, with who and from where
+    assert (change.user.username, change.actor, change.source) == ("admin", "admin", "page")
+    assert (
+        f"#{change.pk} {change.created_at:%Y-%m-%d %H:%M} admin Staff pages"
+        " Spider-Boy is now in Preventers. team no team → Preventers"
+    ) in text(page)  # the history section
+    assert not LogEntry.objects.exists()  # the change set is the history
 
     again = admin_client.get("/heroes/3/")
     assert panel_sql(again) == []  # the panel shows once
@@ -769,7 +774,8 @@ def data_size(request, tutorial, many_heroes):
         ("/heroes/1/", 6),  # hero with team, memberships, teams, history
         ("/heroes/1/?team_q=squad", 6),
         ("/teams/", 3),  # teams with counts
-        ("/teams/1/?hero_q=extra&mafter=2", 6),  # team, heroes, members, heroes found
+        ("/teams/1/", 6),  # team, heroes, members, history
+        ("/teams/1/?hero_q=extra&mafter=2", 7),  # and the heroes found
         ("/memberships/", 5),  # heroes, teams, links between them
         ("/memberships/?hq=e&tq=r&hafter=1&tafter=A", 5),
     ],
@@ -786,7 +792,13 @@ def test_pages_run_a_fixed_number_of_queries_whatever_the_size(
 def test_staff_permissions_add_two_queries_once_per_request(
     staff, data_size, django_assert_num_queries, url, queries
 ):
-    client = staff("change_hero", "add_heroteamlink", "delete_heroteamlink", "change_heroteamlink")
+    client = staff(
+        "change_hero",
+        "add_heroteamlink",
+        "delete_heroteamlink",
+        "change_heroteamlink",
+        "view_changeset",
+    )
 
     with django_assert_num_queries(queries):
         client.get(url)

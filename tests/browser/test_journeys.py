@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from heroes.models import Hero, HeroTeamLink, Team
+from heroes.models import ChangeSet, Hero, HeroTeamLink, Team
 
 pytestmark = pytest.mark.browser
 
@@ -88,7 +88,8 @@ def test_nothing_scrolls_sideways_on_a_375_pixel_phone(open_page):
 
     page.get_by_role("button", name="Assign to Preventers").click()  # with the SQL panel
     assert_fits("/heroes/3/ after a change")
-    for url in ["/heroes/", "/teams/", "/teams/1/?hero_q=o", "/memberships/"]:
+    change = f"/changes/{ChangeSet.objects.get().pk}/"  # with a long line of SQL
+    for url in ["/heroes/", "/teams/", "/teams/1/?hero_q=o", "/changes/", change, "/memberships/"]:
         page.goto(url)
         assert_fits(url)
     page.get_by_role(
@@ -96,3 +97,25 @@ def test_nothing_scrolls_sideways_on_a_375_pixel_phone(open_page):
     ).click()
     expect(page.locator("#grid-status")).to_contain_text("Spider-Boy joined")
     assert_fits("/memberships/ after a change")
+
+
+def test_a_change_is_seen_in_the_history_and_reverted_with_its_button(open_page):
+    page = open_page()
+    click_and_see(page, "Assign to Preventers", "Spider-Boy is now in Preventers.")
+    change = ChangeSet.objects.get()
+
+    latest = page.locator("#history tbody tr").first
+    expect(latest).to_contain_text(f"#{change.pk}")
+    expect(latest).to_contain_text("boss")
+    expect(latest).to_contain_text("Staff pages")
+    expect(latest).to_contain_text("team no team → Preventers")
+
+    click_and_see(
+        page,
+        f"Revert change #{change.pk}",
+        f"Reverted change #{change.pk} (Spider-Boy is now in Preventers).",
+        'UPDATE "hero"',
+    )
+    assert Hero.objects.get(pk=3).team_id is None
+    expect(page.get_by_text("Spider-Boy has no team.")).to_be_visible()
+    expect(latest).to_contain_text(f"Reverted change #{change.pk}")
