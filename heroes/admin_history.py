@@ -7,8 +7,6 @@ an id and find it through a search box, a change set's page shows its first entr
 and links to the rest, and a revert is one service call whatever the change's size.
 """
 
-import re
-
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -25,49 +23,16 @@ from django.utils.html import format_html, format_html_join
 from . import services
 from .admin_actions import shown
 from .admin_pagination import BigTableMixin
+from .history import ADD_LINK, CHANGE_HERO, CHANGE_LINK, DELETE_LINK, revert_permissions
 from .models import ChangeSet, Hero, HeroChange, Team
-from .panel import remember_sql
+from .panel import recorded_statements, remember_sql
 from .services import ServiceError
-from .sql import Statement
 
 Operation = ChangeSet.Operation
 
 ENTRIES_SHOWN = 50
 # The bulk action runs one service call per change set; more at once belongs in a command.
 MAX_BULK_REVERTS = 100
-
-CHANGE_HERO = "heroes.change_hero"
-ADD_LINK = "heroes.add_heroteamlink"
-DELETE_LINK = "heroes.delete_heroteamlink"
-CHANGE_LINK = "heroes.change_heroteamlink"
-
-_REVERT_PERMISSIONS = {
-    Operation.ASSIGN: {CHANGE_HERO},
-    Operation.CLEAR: {CHANGE_HERO},
-    Operation.JOIN: {DELETE_LINK},
-    Operation.LEAVE: {ADD_LINK},
-    Operation.TOGGLE: {ADD_LINK, DELETE_LINK},
-    Operation.TRAINING: {CHANGE_LINK},
-    Operation.REVERT: {ADD_LINK, DELETE_LINK},
-}
-
-
-# Permissions ---------------------------------------------------------------------------
-
-
-def revert_permissions(operation: str, *, has_team_entries: bool = False) -> frozenset[str]:
-    """The permissions needed to revert a change set of `operation`.
-
-    Reverting does the opposite of the operation, so it needs that opposite's
-    permission: a join is undone by leaving (delete a membership), a leave by joining
-    (add one). Toggles and reverts may go either way, so they need both membership
-    permissions, and `heroes.change_hero` too when they moved heroes between teams
-    (`has_team_entries`). An unknown operation needs every connection permission.
-    """
-    needed = _REVERT_PERMISSIONS.get(operation, {CHANGE_HERO, ADD_LINK, DELETE_LINK, CHANGE_LINK})
-    if has_team_entries:
-        needed = needed | {CHANGE_HERO}
-    return frozenset(needed)
 
 
 def has_team_entries(change_set: ChangeSet) -> bool:
@@ -274,20 +239,6 @@ class DateFilter(admin.DateFieldListFilter):
 
 
 # Showing a change set ----------------------------------------------------------------
-
-TIMING = re.compile(r"^\[\d+(?:\.\d+)?s\] ")
-
-
-def sql_statements(text: str) -> list[dict]:
-    """A change set's SQL (console lines: a statement, then its timing) as the panel shows it."""
-    statements = []
-    for line in text.splitlines():
-        if TIMING.match(line) and statements and statements[-1]["timing"] is None:
-            statements[-1]["timing"] = line
-        elif line.strip():
-            statement = Statement(line)
-            statements.append({"sql": statement.pretty, "verb": statement.verb, "timing": None})
-    return statements
 
 
 def state_after(entry: HeroChange) -> str:
@@ -578,7 +529,7 @@ class ChangeSetAdmin(ReadOnlyAdmin):
         if obj is not None:
             entries_url = reverse("admin:heroes_herochange_changelist")
             context.update(
-                sql_statements=sql_statements(obj.sql),
+                sql_statements=recorded_statements(obj.sql),
                 can_revert=can_revert(request.user, obj),
                 revert_url=reverse("admin:heroes_changeset_revert", args=[obj.pk]),
                 entries_shown=min(obj.heroes_changed, ENTRIES_SHOWN),

@@ -310,3 +310,36 @@ def record_inverse(change_set: ChangeSet, entries: QuerySet) -> int:
         training_before=F("training_after"),
         training_after=F("training_before"),
     )
+
+
+# Permissions ---------------------------------------------------------------------------
+
+CHANGE_HERO = "heroes.change_hero"
+ADD_LINK = "heroes.add_heroteamlink"
+DELETE_LINK = "heroes.delete_heroteamlink"
+CHANGE_LINK = "heroes.change_heroteamlink"
+# What reverting each operation writes, so the permissions it needs: undoing a join
+# deletes the link, undoing a leave adds it back; a toggle or a revert may go either way.
+_REVERT_PERMISSIONS = {
+    ChangeSet.Operation.ASSIGN: {CHANGE_HERO},
+    ChangeSet.Operation.CLEAR: {CHANGE_HERO},
+    ChangeSet.Operation.JOIN: {DELETE_LINK},
+    ChangeSet.Operation.LEAVE: {ADD_LINK},
+    ChangeSet.Operation.TOGGLE: {ADD_LINK, DELETE_LINK},
+    ChangeSet.Operation.TRAINING: {CHANGE_LINK},
+    ChangeSet.Operation.REVERT: {ADD_LINK, DELETE_LINK},
+}
+
+
+def revert_permissions(operation: str, *, has_team_entries: bool = False) -> frozenset[str]:
+    """The permissions needed to revert a change set of `operation`.
+
+    Reverting does the opposite of the operation, so it needs that opposite's
+    permission. Toggles and reverts may go either way, so they need both membership
+    permissions, and `heroes.change_hero` too when they moved heroes between teams
+    (`has_team_entries`). An unknown operation needs every connection permission.
+    """
+    needed = _REVERT_PERMISSIONS.get(operation, {CHANGE_HERO, ADD_LINK, DELETE_LINK, CHANGE_LINK})
+    if has_team_entries:
+        needed = needed | {CHANGE_HERO}
+    return frozenset(needed)

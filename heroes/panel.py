@@ -1,10 +1,12 @@
 """Carry the SQL of a change to the page after it (post/redirect/get) and show it there once."""
 
+import re
 from collections.abc import Iterable
 
 from .sql import Statement
 
 SESSION_KEY = "heroes_sql_panel"
+TIMING = re.compile(r"^\[\d+(?:\.\d+)?s\] ")
 
 
 def panel_data(statements: Iterable[Statement]) -> dict:
@@ -27,3 +29,16 @@ def sql_panel(request) -> dict:
     if session is None:
         return {}
     return {"sql_panel": session.pop(SESSION_KEY, None)}
+
+
+def recorded_statements(text: str) -> list[dict]:
+    """A change set's recorded SQL (console lines: a statement, then its timing), as the
+    panel shows statements: formatted, with their timing."""
+    statements = []
+    for line in text.splitlines():
+        if TIMING.match(line) and statements and statements[-1]["timing"] is None:
+            statements[-1]["timing"] = line
+        elif line.strip():
+            statement = Statement(line)
+            statements.append({"sql": statement.pretty, "verb": statement.verb, "timing": None})
+    return statements

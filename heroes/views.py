@@ -32,10 +32,10 @@ from .forms import (
     ToggleForm,
     TrainingForm,
 )
+from .history import revert_permissions
 from .models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
-from .panel import remember_sql
+from .panel import recorded_statements, remember_sql
 from .services import ServiceError
-from .sql import format_sql
 
 HEROES_PER_PAGE = 50
 TEAMS_PER_PAGE = 50
@@ -514,35 +514,7 @@ def membership_toggle(request):
 # History ---------------------------------------------------------------------------------
 
 HISTORY_PREFIX = "changes_"
-CHANGE_HERO = "heroes.change_hero"
-ADD_LINK, DELETE_LINK = "heroes.add_heroteamlink", "heroes.delete_heroteamlink"
-CHANGE_LINK = "heroes.change_heroteamlink"
 Operation = ChangeSet.Operation
-# What reverting each operation writes, so the permissions it needs: undoing a join
-# deletes the link, undoing a leave adds it back. A toggle or a revert may have gone
-# either way, so undoing it needs both.
-REVERT_PERMISSIONS = {
-    Operation.ASSIGN: (CHANGE_HERO,),
-    Operation.CLEAR: (CHANGE_HERO,),
-    Operation.JOIN: (DELETE_LINK,),
-    Operation.LEAVE: (ADD_LINK,),
-    Operation.TOGGLE: (ADD_LINK, DELETE_LINK),
-    Operation.TRAINING: (CHANGE_LINK,),
-    Operation.REVERT: (ADD_LINK, DELETE_LINK),
-}
-
-
-def revert_permissions(operation: str, kind: str | None) -> tuple[str, ...]:
-    """The permissions needed to revert a change set of `operation` whose entries are `kind`.
-
-    Toggles and reverts need both link permissions, and `change_hero` too if their
-    entries are changes of team. An operation this does not know needs every permission.
-    """
-    every = (CHANGE_HERO, ADD_LINK, DELETE_LINK, CHANGE_LINK)
-    permissions = REVERT_PERMISSIONS.get(operation, every)
-    if operation in {Operation.TOGGLE, Operation.REVERT} and kind == HeroChange.Kind.TEAM:
-        permissions = (*permissions, CHANGE_HERO)
-    return permissions
 
 
 @dataclass(frozen=True)
@@ -564,23 +536,12 @@ def _history(request, window: Window, changes, hero: Hero | None = None) -> Wind
     rows = []
     for change, entry in changes:
         kind = entry.kind if entry is not None else change.kind
-        can_revert = request.user.has_perms(revert_permissions(change.operation, kind))
+        can_revert = request.user.has_perms(
+            revert_permissions(change.operation, has_team_entries=kind == HeroChange.Kind.TEAM)
+        )
         for_hero = hero if hero is not None and change.heroes_changed > 1 else None
         rows.append(HistoryRow(change, entry, can_revert, for_hero))
     return dataclasses.replace(window, rows=rows)
-
-
-def _recorded_statements(sql: str) -> list[dict]:
-    """A change's recorded SQL (console lines) as the SQL panel shows it: formatted, timed."""
-    statements = []
-    for line in sql.splitlines():
-        # A statement takes one line, followed by its timing line unless it is BEGIN/COMMIT.
-        if line.startswith("[") and statements:
-            statements[-1]["timing"] = line
-        elif line.strip():
-            verb = line.split(None, 1)[0].upper()
-            statements.append({"sql": format_sql(line), "timing": None, "verb": verb})
-    return statements
 
 
 @require_GET
@@ -626,10 +587,14 @@ def change_detail(request, pk):
         "heroes/change_detail.html",
         {
             "change": change,
-            "statements": _recorded_statements(change.sql),
+            "statements": recorded_statements(change.sql),
             "entries": entries,
             "bulk": change.heroes_changed > 1,
-            "can_revert": request.user.has_perms(revert_permissions(change.operation, change.kind)),
+            "can_revert": request.user.has_perms(
+                revert_permissions(
+                    change.operation, has_team_entries=change.kind == HeroChange.Kind.TEAM
+                )
+            ),
             "next": request.get_full_path(),
         },
     )
@@ -643,7 +608,11 @@ def change_revert(request, pk):
     change = get_object_or_404(ChangeSet.objects.with_kind(), pk=pk)
     check_permissions(
         request.user,
-        *revert_permissions(change.operation, change.kind),
+        *sorted(
+            revert_permissions(
+                change.operation, has_team_entries=change.kind == HeroChange.Kind.TEAM
+            )
+        ),
         to=f"revert change #{change.pk}",
     )
     back = reverse("heroes:change_detail", args=[change.pk])

@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from heroes import history, services
-from heroes.admin_history import ENTRIES_SHOWN, MAX_BULK_REVERTS, revert_permissions
+from heroes.admin_history import ENTRIES_SHOWN, MAX_BULK_REVERTS
+from heroes.history import revert_permissions
 from heroes.models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
 
 CHANGES = reverse("admin:heroes_changeset_changelist")

@@ -11,7 +11,6 @@ from django.test import Client
 
 from heroes import history, services
 from heroes.models import ChangeSet, Hero
-from heroes.views import revert_permissions
 from tests.test_views import (
     TUTORIAL_LINKS,
     as_text,
@@ -460,28 +459,6 @@ def test_a_revert_refused_because_the_data_moved_says_why_and_changes_nothing(
 # Who may revert ------------------------------------------------------------------------------
 
 ADD, DELETE = "heroes.add_heroteamlink", "heroes.delete_heroteamlink"
-
-
-@pytest.mark.parametrize(
-    ("operation", "kind", "permissions"),
-    [
-        ("assign", "team", ("heroes.change_hero",)),
-        ("clear", "team", ("heroes.change_hero",)),
-        ("join", "membership", (DELETE,)),  # undoing a join deletes the link
-        ("leave", "membership", (ADD,)),
-        ("toggle", "membership", (ADD, DELETE)),
-        ("training", "membership", ("heroes.change_heroteamlink",)),
-        ("revert", "membership", (ADD, DELETE)),
-        ("revert", "team", (ADD, DELETE, "heroes.change_hero")),
-        (
-            "unknown",
-            None,
-            ("heroes.change_hero", ADD, DELETE, "heroes.change_heroteamlink"),
-        ),
-    ],
-)
-def test_reverting_needs_the_permissions_of_what_the_revert_does(operation, kind, permissions):
-    assert revert_permissions(operation, kind) == permissions
 
 
 @pytest.mark.parametrize(
