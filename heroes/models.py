@@ -189,14 +189,12 @@ class ChangeSetQuerySet(models.QuerySet):
 
     def for_team(self, team):
         """Keep the change sets about `team`: its memberships, or heroes moved in or out of it."""
-        return self.filter(
-            Q(team=team)
-            | Q(
-                pk__in=HeroChange.objects.filter(Q(team_before=team) | Q(team_after=team)).values(
-                    "change_set_id"
-                )
-            )
-        )
+        # An IN over a UNION ALL of three index lookups, not an OR that PostgreSQL would
+        # answer by reading the whole table (as in HeroQuerySet.related_to).
+        about = ChangeSet.objects.filter(team=team).order_by().values("pk")
+        moved_out = HeroChange.objects.filter(team_before=team).order_by().values("change_set_id")
+        moved_in = HeroChange.objects.filter(team_after=team).order_by().values("change_set_id")
+        return self.filter(pk__in=about.union(moved_out, moved_in, all=True))
 
     def with_kind(self):
         """Annotate `kind`, what the entries change: "team" or "membership" (one per change set)."""
@@ -273,7 +271,10 @@ class HeroChange(models.Model):
         TEAM = "team", "Team"
         MEMBERSHIP = "membership", "Membership"
 
-    change_set = models.ForeignKey(ChangeSet, on_delete=models.CASCADE, related_name="entries")
+    # Indexed with id below: a change set's first entries come without a sort.
+    change_set = models.ForeignKey(
+        ChangeSet, on_delete=models.CASCADE, related_name="entries", db_index=False
+    )
     hero = models.ForeignKey(
         Hero, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
     )
@@ -299,7 +300,10 @@ class HeroChange(models.Model):
 
     class Meta:
         db_table = "herochange"
-        indexes = [models.Index(fields=["hero", "change_set"], name="herochange_hero_set_idx")]
+        indexes = [
+            models.Index(fields=["hero", "change_set"], name="herochange_hero_set_idx"),
+            models.Index(fields=["change_set", "id"], name="herochange_set_id_idx"),
+        ]
         ordering = ["id"]
 
     def __str__(self):
