@@ -7,7 +7,7 @@ DEV := DJANGO_DEBUG=1 DJANGO_HTTPS=0
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve migrate test test-postgres lint format bench-seed bench-services
+.PHONY: help install run serve migrate test test-postgres lint format bench-seed bench-services bench-load
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,3 +53,6 @@ bench-seed: install ## Benchmark seeding 1,000,000 heroes on SQLite and PostgreS
 
 bench-services: install ## Benchmark the bulk services against a per-hero loop
 	$(PY) bench/services.py --database both
+
+bench-load: install ## Load-test the staff pages with gunicorn and wrk against their floors
+	$(PY) bench/load.py --database both

@@ -64,7 +64,7 @@ if DEBUG:
     MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
     INTERNAL_IPS = ["127.0.0.1", "::1"]
 
-ROOT_URLCONF = "heroes_site.urls"
+ROOT_URLCONF = os.environ.get("DJANGO_ROOT_URLCONF", "heroes_site.urls")
 WSGI_APPLICATION = "heroes_site.wsgi.application"
 
 TEMPLATES = [
