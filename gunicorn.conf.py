@@ -3,6 +3,10 @@
 import multiprocessing
 import os
 
+# Keep database connections across requests: opening one per request costs more than
+# the page on PostgreSQL (bench/RESULTS.md). Set 0 when PgBouncer pools them instead.
+os.environ.setdefault("DJANGO_CONN_MAX_AGE", "60")
+
 wsgi_app = "heroes_site.wsgi:application"
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
 # Threads let one worker wait on the database while another request runs.

@@ -3,7 +3,7 @@
 import re
 from collections.abc import Iterable
 
-from .sql import Statement
+from .sql import Statement, format_sql
 
 SESSION_KEY = "heroes_sql_panel"
 TIMING = re.compile(r"^\[\d+(?:\.\d+)?s\] ")
@@ -19,8 +19,15 @@ def panel_data(statements: Iterable[Statement]) -> dict:
 
 
 def remember_sql(request, statements: Iterable[Statement]) -> None:
-    """Keep a change's statements in the session for the SQL panel of the next page."""
-    request.session[SESSION_KEY] = panel_data(statements)
+    """Keep a change's statements in the session for the SQL panel of the next page.
+
+    They are kept as the database ran them and formatted only if a page shows them.
+    """
+    statements = list(statements)
+    request.session[SESSION_KEY] = {
+        "statements": [{"sql": s.sql, "timing": s.timing, "verb": s.verb} for s in statements],
+        "duration_ms": round(sum(s.duration for s in statements) * 1000, 2),
+    }
 
 
 def sql_panel(request) -> dict:
@@ -28,7 +35,11 @@ def sql_panel(request) -> dict:
     session = getattr(request, "session", None)
     if session is None:
         return {}
-    return {"sql_panel": session.pop(SESSION_KEY, None)}
+    panel = session.pop(SESSION_KEY, None)
+    if panel is not None:
+        for statement in panel["statements"]:
+            statement["sql"] = format_sql(statement["sql"])
+    return {"sql_panel": panel}
 
 
 def recorded_statements(text: str) -> list[dict]:

@@ -6,6 +6,7 @@ connection change in one transaction and reports its BEGIN and COMMIT (or ROLLBA
 logger `heroes.sql` gets every statement of every change at INFO, with DEBUG on or off.
 """
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -63,8 +64,12 @@ class Statement:
         return {"sql": self.sql, "timing": self.timing}
 
 
+@functools.lru_cache(maxsize=2048)
 def format_sql(sql: str) -> str:
-    """Indent SQL and upper-case its keywords with sqlparse, lists wrapped at 80 columns."""
+    """Indent SQL and upper-case its keywords with sqlparse, lists wrapped at 80 columns.
+
+    Cached: a change's statements repeat with other parameters, and sqlparse is slow.
+    """
     return sqlparse.format(sql, reindent=True, keyword_case="upper", wrap_after=80)
 
 
