@@ -275,8 +275,14 @@ class HeroChange(models.Model):
     change_set = models.ForeignKey(
         ChangeSet, on_delete=models.CASCADE, related_name="entries", db_index=False
     )
+    # The (hero, change_set) index below serves lookups by hero.
     hero = models.ForeignKey(
-        Hero, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+        Hero,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="changes",
+        db_index=False,
     )
     hero_name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind)

@@ -236,7 +236,7 @@ def _move(heroes: QuerySet, team: Team | None, operation: str) -> tuple:
     as_recorded = Exists(entries.filter(team_before_id=OuterRef("team_id"))) | (
         Q(team__isnull=True) & Exists(entries.filter(team_before__isnull=True))
     )
-    moved = Hero.objects.filter(as_recorded).update(team=team) if changed else 0
+    moved = Hero.objects.filter(as_recorded).update(team=team)
     if moved != changed:
         raise _Conflict
     return change_set, changed
@@ -403,8 +403,7 @@ def bulk_join_team(*, heroes: QuerySet, team: Team, training: bool = False) -> R
         total = heroes.count()
         change_set = history.begin(Operation.JOIN, team=team)
         joined = history.record_joins(change_set, heroes, team, training)
-        if joined:
-            _insert_links(heroes, team, training)
+        _insert_links(heroes, team, training)
         message = f"{_heroes(joined)} joined {team.name}"
         if total - joined:
             already = ngettext("was a member", "were members", total - joined)
@@ -424,8 +423,7 @@ def bulk_leave_team(*, heroes: QuerySet, team: Team) -> Result:
         total = heroes.count()
         change_set = history.begin(Operation.LEAVE, team=team)
         left = history.record_links(change_set, history.links_of(heroes, team), member_after=False)
-        if left:
-            history.links_of(heroes, team).delete()
+        history.links_of(heroes, team).delete()
         message = f"{_heroes(left)} left {team.name}"
         if total - left:
             absent = ngettext("was not a member", "were not members", total - left)
@@ -453,10 +451,10 @@ def bulk_toggle_membership(*, heroes: QuerySet, team: Team, training: bool = Fal
         )
         joining = history.record_joins(change_set, heroes, team, training)
         last_id = HeroTeamLink.objects.aggregate(last=Max("pk"))["last"] or 0
-        joined = _insert_links(heroes, team, training) if joining else 0
-        left = 0
-        if leaving:
-            left, _ = history.links_of(heroes, team).filter(pk__lte=last_id).delete()
+        joined = _insert_links(heroes, team, training)
+        left, _ = history.links_of(heroes, team).filter(pk__lte=last_id).delete()
+        if (joined, left) != (joining, leaving):
+            raise _Conflict  # the team lock makes this impossible; never record wrongly
         message = f"{_heroes(joined)} joined {team.name}, {_heroes(left)} left."
         result = _done(change_set, message, joined + left, statements, joined=joined, left=left)
     return dataclasses.replace(result, statements=tuple(statements))
@@ -472,8 +470,7 @@ def bulk_set_training(*, heroes: QuerySet, team: Team, training: bool) -> Result
         changed = history.record_links(
             change_set, links, member_after=True, training_after=training
         )
-        if changed:
-            links.update(is_training=training)
+        links.update(is_training=training)
         state = "training in" if training else "full members of"
         message = f"{_heroes(changed)} now {state} {team.name}."
         result = _done(change_set, message, changed, statements)

@@ -363,7 +363,7 @@ def test_select_across_changes_every_hero_of_the_filtered_list(admin_client, cro
         ("clear_team", {}, 15, 16),
         ("add_to_team", {"team": "2"}, 18, 19),
         ("remove_from_team", {"team": "1"}, 18, 19),
-        ("toggle_membership", {"team": "1"}, 20, 21),
+        ("toggle_membership", {"team": "1"}, 21, 22),
     ],
 )
 @pytest.mark.parametrize("count", [10, 300])
