@@ -145,6 +145,78 @@ def test_a_big_unfiltered_list_shows_an_estimate(admin_client, crowd, monkeypatc
     assert "Select all heroes (about 15)" in page
 
 
+def ids_on(response) -> list[int]:
+    """The heroes of a change list page, by their action checkboxes."""
+    return [int(pk) for pk in re.findall(r'name="_selected_action" value="(\d+)"', text(response))]
+
+
+def page_query(queries) -> str:
+    """The SQL that read the page's heroes (with their team)."""
+    (sql,) = [q["sql"] for q in queries if 'FROM "hero" LEFT OUTER JOIN "team"' in q["sql"]]
+    return sql
+
+
+@pytest.mark.parametrize(("order", "reverse_ids"), [({}, False), ({"o": "-1"}, True)])
+def test_a_deep_page_shows_its_heroes_in_the_queries_of_the_first(
+    admin_client, crowd, warm_caches, monkeypatch, django_assert_num_queries, order, reverse_ids
+):
+    crowd(40)
+    monkeypatch.setattr(HeroAdmin, "list_per_page", 10)
+    ids = sorted(Hero.objects.values_list("pk", flat=True), reverse=reverse_ids)
+
+    with django_assert_num_queries(5):
+        first = admin_client.get(HEROES, order)
+    with django_assert_num_queries(5) as queries:
+        third = admin_client.get(HEROES, {**order, "p": "3"})
+
+    assert ids_on(first) == ids[:10]
+    assert ids_on(third) == ids[20:30]
+    # Seeks through the primary key's index instead of reading the rows before the page.
+    sign = "<=" if reverse_ids else ">="
+    assert f'WHERE "hero"."id" {sign} (SELECT' in page_query(queries)
+
+
+def test_the_next_page_link_carries_a_keyset_cursor(admin_client, crowd, monkeypatch):
+    crowd(40)
+    monkeypatch.setattr(HeroAdmin, "list_per_page", 10)
+    ids = sorted(Hero.objects.values_list("pk", flat=True))
+
+    page = text(admin_client.get(HEROES, {"p": "2"}))
+    with CaptureQueriesContext(connection) as queries:
+        following = admin_client.get(HEROES, {"p": "3", "after": str(ids[19])})
+
+    assert f'href="?after={ids[19]}&amp;p=3"' in page
+    # Each row links to its change page with the list's filters, as Django's rows do.
+    assert f'<a href="{HEROES}{ids[10]}/change/?_changelist_filters=p%3D2">' in page
+    assert 'href="?p=4"' in page
+    assert ids_on(following) == ids[20:30]
+    assert f'WHERE "hero"."id" > {ids[19]}' in page_query(queries).replace("%s", str(ids[19]))
+    # The cursor is no filter: the other links of the page leave it out.
+    assert "after=" not in text(following).replace(f"after={ids[29]}&amp;p=4", "")
+
+
+@pytest.mark.parametrize("cursor", ["abc", "-", "99999999999999999999"])
+def test_a_tampered_cursor_finds_the_page_by_its_number(admin_client, crowd, monkeypatch, cursor):
+    crowd(40)
+    monkeypatch.setattr(HeroAdmin, "list_per_page", 10)
+
+    response = admin_client.get(HEROES, {"p": "2", "after": cursor})
+
+    assert response.status_code == 200
+    assert ids_on(response) == ids_on(admin_client.get(HEROES, {"p": "2"}))
+
+
+def test_a_list_sorted_by_name_pages_as_django_does(admin_client, crowd, monkeypatch):
+    crowd(40)
+    monkeypatch.setattr(HeroAdmin, "list_per_page", 10)
+    ids = list(Hero.objects.order_by("name", "-pk").values_list("pk", flat=True))
+
+    response = admin_client.get(HEROES, {"o": "2", "p": "2"})
+
+    assert ids_on(response) == ids[10:20]
+    assert 'href="?o=2&amp;p=3"' in text(response)
+
+
 def test_search_finds_substrings_of_name_and_secret_name(admin_client, tutorial):
     by_name = admin_client.get(HEROES, {"q": "man"}).context["cl"].result_list
     by_secret_name = admin_client.get(HEROES, {"q": "parque"}).context["cl"].result_list
@@ -564,6 +636,7 @@ def test_hero_change_form_runs_the_same_queries_whatever_the_size(
         response = admin_client.get(url)
 
     page = text(response)
+    assert len(response.content) < 50_000
     assert 'data-field-name="team"' in page
     assert '<option value="2" selected>Z-Force</option>' in page
     # The hero's team and its two memberships' teams, and no other team.
@@ -660,7 +733,24 @@ def test_team_change_form_lists_the_first_members_and_links_to_all(
 
     # Session, user, team, the two counts, the first members with their heroes.
     with django_assert_num_queries(6):
-        page = text(admin_client.get(url))
+        response = admin_client.get(url)
+
+    page = text(response)
+    assert len(response.content) < 50_000
+    # By hero id, the order of the (team, hero) index.
+    shown = [
+        int(pk)
+        for pk in re.findall(
+            r'name="hero_links-\d+-hero"[^>]*>\s*<option value="(\d+)"', response.content.decode()
+        )
+    ]
+    assert (
+        shown
+        == sorted(HeroTeamLink.objects.filter(team_id=1).values_list("hero_id", flat=True))[:20]
+    )
+    # No add/change/view links beside each row's chooser, and no placeholder for new rows.
+    assert "change_id_hero_links-0-hero" not in page
+    assert "DatabaseDefault" not in page
 
     assert f'<a href="{HEROES}?team=1">1 heroes</a> have this team' in page
     assert f'<a href="{LINKS}?team=1">33 memberships</a> (the first 20 are listed below)' in page
@@ -697,9 +787,13 @@ def test_the_team_members_inline_saves_through_the_services(admin_client, preven
     assert "DELETE FROM &quot;heroteamlink&quot;" in text(response)
 
 
-def test_deleting_a_team_shows_counts_before_confirming(admin_client, crowd):
+def test_deleting_a_team_shows_counts_before_confirming(
+    admin_client, crowd, warm_caches, django_assert_num_queries
+):
     crowd(40)
-    page = text(admin_client.get(reverse("admin:heroes_team_delete", args=[1])))
+    # Session, user, the team, and two counts (index-only on the team's foreign keys).
+    with django_assert_num_queries(5):
+        page = text(admin_client.get(reverse("admin:heroes_team_delete", args=[1])))
 
     assert "1 hero has this team and will be left with no team (the hero is not deleted)." in page
     assert "<li>Teams: 1</li>" in page
@@ -728,6 +822,23 @@ def test_membership_change_list_filters_by_team(admin_client, tutorial):
     response = admin_client.get(LINKS, {"team": "2"})
 
     assert [str(link) for link in response.context["cl"].result_list] == ["Deadpond in Z-Force"]
+
+
+@pytest.mark.parametrize("count", [10, 300])
+def test_membership_change_form_labels_its_choosers_from_its_own_row(
+    admin_client, crowd, warm_caches, django_assert_num_queries, count
+):
+    crowd(count)
+    link = HeroTeamLink.objects.get(hero_id=3, team_id=1)
+
+    # Session, user, the membership with its hero and team.
+    with django_assert_num_queries(3):
+        response = admin_client.get(reverse("admin:heroes_heroteamlink_change", args=[link.pk]))
+
+    page = text(response)
+    assert '<option value="3" selected>Spider-Boy</option>' in page
+    assert '<option value="1" selected>Preventers</option>' in page
+    assert len(response.content) < 50_000
 
 
 def test_adding_a_membership_joins_through_the_services(admin_client, spider_boy):
