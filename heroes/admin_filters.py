@@ -7,7 +7,39 @@ from django.db.models import Exists, OuterRef
 from .models import HeroTeamLink, Team
 
 
-class TeamFilter(admin.ListFilter):
+class SearchBoxListFilter(admin.ListFilter):
+    """A filter on one object given by id (`parameter_name`), found through a search box
+    (`search_parameter`, optional): the parameters, the chosen value and the text typed."""
+
+    parameter_name: str
+    search_parameter: str | None = None
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        for name in self.expected_parameters():
+            if name in params:
+                self.used_parameters[name] = params.pop(name)[-1]
+        self.hidden_params = {}
+        self.no_match = False
+
+    @property
+    def value(self) -> str | None:
+        return self.used_parameters.get(self.parameter_name)
+
+    @property
+    def search(self) -> str:
+        if self.search_parameter is None:
+            return ""
+        return self.used_parameters.get(self.search_parameter, "").strip()
+
+    def has_output(self):
+        return True
+
+    def expected_parameters(self):
+        return [name for name in (self.parameter_name, self.search_parameter) if name]
+
+
+class TeamFilter(SearchBoxListFilter):
     """Filter by one team, found through a search box; never lists every team.
 
     The sidebar shows "All", the empty choices ("No team", "Any team"), the team
@@ -25,28 +57,6 @@ class TeamFilter(admin.ListFilter):
     with_empty_choices = True
     shown = 10
     template = "admin/heroes/team_filter.html"
-
-    def __init__(self, request, params, model, model_admin):
-        super().__init__(request, params, model, model_admin)
-        for name in (self.parameter_name, self.search_parameter):
-            if name in params:
-                self.used_parameters[name] = params.pop(name)[-1]
-        self.hidden_params = {}
-        self.no_match = False
-
-    @property
-    def value(self) -> str | None:
-        return self.used_parameters.get(self.parameter_name)
-
-    @property
-    def search(self) -> str:
-        return self.used_parameters.get(self.search_parameter, "").strip()
-
-    def has_output(self):
-        return True
-
-    def expected_parameters(self):
-        return [self.parameter_name, self.search_parameter]
 
     def team_id(self) -> int | None:
         if self.value in (None, "none", "any"):

@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 
 from . import services
 from .admin_actions import shown
+from .admin_filters import SearchBoxListFilter
 from .admin_pagination import BigTableMixin
 from .history import ADD_LINK, CHANGE_HERO, CHANGE_LINK, DELETE_LINK, revert_permissions
 from .models import ChangeSet, Hero, HeroChange, Team
@@ -64,7 +65,7 @@ def can_revert_anything(user) -> bool:
 # Filters -------------------------------------------------------------------------------
 
 
-class SearchBoxFilter(admin.ListFilter):
+class SearchBoxFilter(SearchBoxListFilter):
     """Filter by one object given by id (`?hero=3`), found through a search box.
 
     Never lists every object: the sidebar shows "All", the object chosen, and up to
@@ -72,35 +73,9 @@ class SearchBoxFilter(admin.ListFilter):
     that cannot be one is the admin's "incorrect lookup" (the list with `?e=1`).
     """
 
-    parameter_name: str
-    search_parameter: str | None = None
     lookup_model: type
     shown = 10
     template = "admin/heroes/changeset/search_filter.html"
-
-    def __init__(self, request, params, model, model_admin):
-        super().__init__(request, params, model, model_admin)
-        for name in self.expected_parameters():
-            if name in params:
-                self.used_parameters[name] = params.pop(name)[-1]
-        self.hidden_params = {}
-        self.no_match = False
-
-    @property
-    def value(self) -> str | None:
-        return self.used_parameters.get(self.parameter_name)
-
-    @property
-    def search(self) -> str:
-        if self.search_parameter is None:
-            return ""
-        return self.used_parameters.get(self.search_parameter, "").strip()
-
-    def has_output(self):
-        return True
-
-    def expected_parameters(self):
-        return [name for name in (self.parameter_name, self.search_parameter) if name]
 
     def chosen_id(self) -> int | None:
         if self.value is None:
