@@ -3,14 +3,17 @@ rendered by a minimal template, and a join/leave written by one raw statement.
 
 Served only by `bench/urls.py`, which `bench/load.py` selects for its own gunicorn through
 DJANGO_ROOT_URLCONF; a normal deployment never routes here. The views run behind the same
-middleware as the pages (sessions, CSRF, messages...) but skip login and permissions: what
-a page costs above its floor is the ORM, the checks and the page's own template.
+middleware as the pages (sessions, CSRF, messages...) and, as issue 3 defines a floor
+("a minimal staff-only view"), answer staff only: the session and the user are read as on
+every staff page. What a page costs above its floor is the ORM, the permission checks and
+the page's own template.
 """
 
+import functools
 from pathlib import Path
 
 from django.db import connection, transaction
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.template import Context, Engine
 from django.views.decorators.http import require_GET, require_POST
 
@@ -22,6 +25,18 @@ ROWS_PER_SECTION = 20
 TEAMS_SHOWN = 20
 GRID_HEROES = 20
 GRID_TEAMS = 8
+
+
+def staff_only(view):
+    """Answer 403 to anyone but staff (no login redirect, no permission checks)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
+            return HttpResponseForbidden("Staff only.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _rows(sql: str, params: list) -> list[tuple]:
@@ -43,6 +58,7 @@ def _memberships() -> str:
 
 
 @require_GET
+@staff_only
 def hero_list(request):
     """`/heroes/` and `/heroes/?after=N`: 50 heroes from N on, with team and memberships."""
     rows = _rows(
@@ -82,6 +98,7 @@ HERO_DETAIL = f"""
 
 
 @require_GET
+@staff_only
 def hero_detail(request, pk):
     """`/heroes/<id>/`: the hero, its team, its memberships and the first teams by name."""
     kinds = {"hero": [], "team": [], "member": [], "choice": []}
@@ -107,6 +124,7 @@ TEAM_DETAIL = f"""
 
 
 @require_GET
+@staff_only
 def team_detail(request, pk):
     """`/teams/<id>/`: the team, its first 20 heroes (FK) and first 20 members (M2M)."""
     kinds = {"team": [], "hero": [], "member": []}
@@ -116,6 +134,7 @@ def team_detail(request, pk):
 
 
 @require_GET
+@staff_only
 def membership_grid(request):
     """`/memberships/`: the first 20 heroes by id x the first 8 teams by name, one cell each."""
     cells = _rows(
@@ -131,6 +150,7 @@ def membership_grid(request):
 
 
 @require_POST
+@staff_only
 def membership(request, pk=None):
     """POST join/leave (`action`) of `team` for the hero in the URL or in `hero`: one
     INSERT ... ON CONFLICT DO NOTHING or one DELETE in a transaction, then a redirect."""

@@ -35,6 +35,7 @@ from .forms import (
 from .history import revert_permissions
 from .models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
 from .panel import recorded_statements, remember_sql
+from .rows import HERO_FIELDS, hero_rows
 from .services import ServiceError
 
 HEROES_PER_PAGE = 50
@@ -103,6 +104,16 @@ def permissions_required(*permissions: str, to: str):
         return wrapper
 
     return decorator
+
+
+def _abilities(user) -> dict[str, bool]:
+    """What `user` may change on a hero or team page: asked once per page, not once per row."""
+    return {
+        "assign": user.has_perm("heroes.change_hero"),
+        "join": user.has_perm("heroes.add_heroteamlink"),
+        "leave": user.has_perm("heroes.delete_heroteamlink"),
+        "train": user.has_perm("heroes.change_heroteamlink"),
+    }
 
 
 # Pagination by key -----------------------------------------------------------------------
@@ -175,16 +186,20 @@ def _window(
         rows,
         first_url=_url(request, **{after_name: None, before_name: None}) if paged else None,
         previous_url=(
-            _url(request, **{after_name: None, before_name: getattr(rows[0], key)})
+            _url(request, **{after_name: None, before_name: _key_of(rows[0], key)})
             if rows and has_previous
             else None
         ),
         next_url=(
-            _url(request, **{before_name: None, after_name: getattr(rows[-1], key)})
+            _url(request, **{before_name: None, after_name: _key_of(rows[-1], key)})
             if rows and has_next
             else None
         ),
     )
+
+
+def _key_of(row, key: str):
+    return row[key] if isinstance(row, dict) else getattr(row, key)
 
 
 def _text(request, name: str) -> str:
@@ -252,12 +267,13 @@ def hero_list(request):
     filters = HeroFilterForm(request.GET)
     page = None
     if filters.is_valid() and not filters.team_choices:
-        heroes = Hero.objects.with_teams()
+        heroes = Hero.objects.all()
         if text := filters.cleaned_data["q"].strip():
             heroes = heroes.search(text)
         if filters.selected_team is not None:
             heroes = heroes.related_to(filters.selected_team)
-        page = _window(request, heroes, key="pk", size=HEROES_PER_PAGE)
+        page = _window(request, heroes.values(*HERO_FIELDS), key="id", size=HEROES_PER_PAGE)
+        page = dataclasses.replace(page, rows=hero_rows(page.rows))
     team_text = (
         filters.selected_team.name
         if filters.selected_team is not None
@@ -279,7 +295,11 @@ def hero_list(request):
 @require_GET
 @staff_required
 def hero_detail(request, pk):
-    hero = get_object_or_404(Hero.objects.with_teams(), pk=pk)
+    hero = get_object_or_404(Hero.objects.with_team(), pk=pk)
+    # Plain values, not model instances: a hero may have dozens of memberships.
+    memberships = hero.team_links.order_by("team__name").values(
+        "team_id", "team__name", "is_training", "created_at"
+    )
     team_q = _text(request, "team_q")
     teams = Team.objects.with_membership_of(hero)
     teams = teams.search(team_q) if team_q else teams.order_by("name")
@@ -302,11 +322,15 @@ def hero_detail(request, pk):
         "heroes/hero_detail.html",
         {
             "hero": hero,
-            "memberships": hero.team_links.all(),
+            "memberships": memberships,
             "team_q": team_q,
             "teams": teams[:SEARCH_RESULTS],
             "more_teams": len(teams) > SEARCH_RESULTS,
             "history": history,
+            "can": _abilities(request.user),
+            "assign_url": reverse("heroes:hero_assign_team", args=[hero.pk]),
+            "membership_url": reverse("heroes:hero_membership", args=[hero.pk]),
+            "training_url": reverse("heroes:hero_training", args=[hero.pk]),
             "next": request.get_full_path(),
         },
     )
@@ -428,6 +452,7 @@ def team_detail(request, pk):
             "found": found[:SEARCH_RESULTS] if found is not None else None,
             "more_found": found is not None and len(found) > SEARCH_RESULTS,
             "history": history,
+            "can": _abilities(request.user),
             "next": request.get_full_path(),
         },
     )
@@ -448,6 +473,24 @@ class Cell:
     @property
     def anchor(self) -> str:
         return f"cell-{self.hero.pk}-{self.team.pk}"
+
+    @property
+    def css_class(self) -> str:
+        return f"cell{' is-member' if self.member else ''}{' is-training' if self.training else ''}"
+
+    @property
+    def change(self) -> str:
+        """What the cell's button posts as `cell`: "<join|leave> <hero id> <team id>"."""
+        return f"{'leave' if self.member else 'join'} {self.hero.pk} {self.team.pk}"
+
+
+def _toggle_fields(post) -> dict:
+    """ToggleForm's data: posted as `hero`, `team` and `action`, or by a button of the grid
+    (one form for the whole grid) as `cell`, "<action> <hero> <team>" (see Cell.change)."""
+    if "cell" not in post:
+        return post
+    action, hero, team = ([*post["cell"].split(maxsplit=2), "", "", ""])[:3]
+    return {"action": action, "hero": hero, "team": team}
 
 
 @require_GET
@@ -499,7 +542,7 @@ def membership_grid(request):
 @permissions_required("heroes.add_heroteamlink", "heroes.delete_heroteamlink", to=TO_TOGGLE)
 def membership_toggle(request):
     """Flip one cell of the grid: join or leave as the cell says; a stale cell changes nothing."""
-    form = ToggleForm(request.POST)
+    form = ToggleForm(_toggle_fields(request.POST))
     anchor = ""
     if form.is_valid():
         hero, team = form.cleaned_data["hero"], form.cleaned_data["team"]

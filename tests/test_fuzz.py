@@ -64,7 +64,7 @@ FORMS = {
     "/heroes/{pk}/team/clear/": ["expected_team", "next"],
     "/heroes/{pk}/memberships/": ["team", "action", "next"],
     "/heroes/{pk}/training/": ["team", "training", "next"],
-    "/memberships/toggle/": ["hero", "team", "action", "next"],
+    "/memberships/toggle/": ["hero", "team", "action", "cell", "next"],
 }
 
 

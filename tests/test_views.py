@@ -484,7 +484,7 @@ def test_team_page_finds_heroes_to_add(admin_client, tutorial):
     ]
 
 
-def test_grid_shows_a_cell_per_pair_with_a_form_that_toggles_it(admin_client, tutorial):
+def test_grid_shows_a_cell_per_pair_with_a_button_that_toggles_it(admin_client, tutorial):
     response = admin_client.get("/memberships/")
 
     assert rows(response) == [
@@ -496,9 +496,32 @@ def test_grid_shows_a_cell_per_pair_with_a_form_that_toggles_it(admin_client, tu
     ]
     content = response.content.decode()
     cell = re.search(r'<td id="cell-3-2".*?</td>', content, re.S)[0]
-    assert '<input type="hidden" name="action" value="join">' in cell
-    assert '<input type="hidden" name="next" value="/memberships/">' in cell
+    assert '<button type="submit" name="cell" value="join 3 2"' in cell
+    # One form for the grid: its token and the page to come back to, once.
+    assert content.count('<input type="hidden" name="next" value="/memberships/">') == 1
+    assert content.count('name="csrfmiddlewaretoken"') == 2  # the grid's and logout's
     assert "heroes/grid.js" in content
+
+
+def test_a_grid_button_posts_its_cell(admin_client, tutorial):
+    grid = "/memberships/?hq=spider"
+
+    on = admin_client.post("/memberships/toggle/", {"cell": "join 3 2", "next": grid}, follow=True)
+    assert on.redirect_chain == [(f"{grid}#cell-3-2", 302)]
+    assert messages_of(on) == [("success", "Spider-Boy joined Z-Force.")]
+
+    off = admin_client.post("/memberships/toggle/", {"cell": "leave 3 2"}, follow=True)
+    assert messages_of(off) == [("success", "Spider-Boy left Z-Force.")]
+    assert links() == TUTORIAL_LINKS
+
+
+@pytest.mark.parametrize("cell", ["", "join", "join 3", "flip 3 2", "join 3 2 1", "join x 2"])
+def test_a_bad_grid_cell_changes_nothing(admin_client, tutorial, cell):
+    response = admin_client.post("/memberships/toggle/", {"cell": cell}, follow=True)
+
+    assert response.status_code == 200
+    assert [level for level, _ in messages_of(response)] == ["error"]
+    assert links() == TUTORIAL_LINKS
 
 
 def test_grid_filters_and_pages_on_both_axes(admin_client, tutorial, many_heroes):

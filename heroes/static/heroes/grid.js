@@ -1,6 +1,7 @@
-// The memberships grid without page loads: each cell's form is posted with fetch(), the
+// The memberships grid without page loads: the cell's button is posted with fetch(), the
 // redirect (post/redirect/get) is followed, and the cell, the messages and the SQL panel
-// are taken from the page it answers with. Without JavaScript the forms post as usual.
+// are taken from the page it answers with. Without JavaScript the grid's form posts the
+// button clicked as usual.
 "use strict";
 
 (function () {
@@ -12,16 +13,27 @@
     if (fresh) main.prepend(fresh);
   }
 
-  async function toggle(form) {
-    const cell = form.closest("td");
-    form.querySelector("button").disabled = true;
+  function submitNormally(form, button) {
+    // form.submit() leaves the clicked button out: carry its value in a field instead.
+    const field = document.createElement("input");
+    field.type = "hidden";
+    field.name = button.name;
+    field.value = button.value;
+    form.append(field);
+    HTMLFormElement.prototype.submit.call(form);
+  }
+
+  async function toggle(form, button) {
+    const cell = button.closest("td");
+    const body = new FormData(form, button); // before disabling: disabled buttons post nothing
+    button.disabled = true;
     cell.setAttribute("aria-busy", "true");
     let response, html;
     try {
-      // getAttribute: the form's `action` property is its <input name="action">.
+      // getAttribute: the form's `action` property would be a field named "action".
       response = await fetch(form.getAttribute("action"), {
         method: "POST",
-        body: new FormData(form),
+        body: body,
         credentials: "same-origin",
       });
       html = await response.text();
@@ -30,9 +42,9 @@
     }
     if (!response || !response.ok) {
       // A network failure, a 403 or an expired form: post the ordinary way and show
-      // what the server says. The form names its action (join or leave), so posting
+      // what the server says. The button names its action (join or leave), so posting
       // it again never undoes a change.
-      HTMLFormElement.prototype.submit.call(form);
+      submitNormally(form, button);
       return;
     }
     const page = new DOMParser().parseFromString(html, "text/html");
@@ -49,14 +61,15 @@
     if (status) {
       status.textContent = messages ? messages.textContent.trim().replace(/\s+/g, " ") : "";
     }
-    const button = freshCell.querySelector("button");
-    if (button) button.focus();
+    const fresh = freshCell.querySelector("button");
+    if (fresh) fresh.focus();
   }
 
   document.addEventListener("submit", function (event) {
-    const form = event.target.closest("form[data-grid-toggle]");
-    if (!form) return;
+    const form = event.target.closest("form[data-grid]");
+    const button = event.submitter;
+    if (!form || !button || button.name !== "cell") return;
     event.preventDefault();
-    toggle(form);
+    toggle(form, button);
   });
 })();
