@@ -15,8 +15,8 @@ threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 # Recycle workers now and then, so a slow leak never grows without bound.
-max_requests = 2000
-max_requests_jitter = 200
+max_requests = 10_000
+max_requests_jitter = 1_000
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -177,12 +177,16 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": "sql",
-            # INFO shows every change's SQL on the console, like echo=True.
-            "level": os.environ.get("HEROES_SQL_LOG_LEVEL", "WARNING"),
         },
     },
     "root": {"handlers": ["stdout"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
-        "heroes.sql": {"handlers": ["sql_console"], "level": "INFO", "propagate": False},
+        # INFO shows every change's SQL on the console, like echo=True. Off (WARNING),
+        # the statements are not even formatted into log records.
+        "heroes.sql": {
+            "handlers": ["sql_console"],
+            "level": os.environ.get("HEROES_SQL_LOG_LEVEL", "WARNING"),
+            "propagate": False,
+        },
     },
 }
