@@ -18,6 +18,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -35,7 +36,7 @@ from .forms import (
 from .history import revert_permissions
 from .models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
 from .panel import recorded_statements, remember_sql
-from .rows import HERO_FIELDS, hero_rows
+from .rows import HERO_FIELDS, GridCell, hero_rows
 from .services import ServiceError
 
 HEROES_PER_PAGE = 50
@@ -461,32 +462,9 @@ def team_detail(request, pk):
 # The memberships grid ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One pair of the grid: a hero, a team and the hero's membership of it."""
-
-    hero: Hero
-    team: Team
-    member: bool
-    training: bool
-
-    @property
-    def anchor(self) -> str:
-        return f"cell-{self.hero.pk}-{self.team.pk}"
-
-    @property
-    def css_class(self) -> str:
-        return f"cell{' is-member' if self.member else ''}{' is-training' if self.training else ''}"
-
-    @property
-    def change(self) -> str:
-        """What the cell's button posts as `cell`: "<join|leave> <hero id> <team id>"."""
-        return f"{'leave' if self.member else 'join'} {self.hero.pk} {self.team.pk}"
-
-
 def _toggle_fields(post) -> dict:
     """ToggleForm's data: posted as `hero`, `team` and `action`, or by a button of the grid
-    (one form for the whole grid) as `cell`, "<action> <hero> <team>" (see Cell.change)."""
+    (one form for the whole grid) as `cell`, "<action> <hero> <team>" (see GridCell)."""
     if "cell" not in post:
         return post
     action, hero, team = ([*post["cell"].split(maxsplit=2), "", "", ""])[:3]
@@ -510,16 +488,16 @@ def membership_grid(request):
                 team_id__in=[team.pk for team in team_page.rows],
             ).values_list("hero_id", "team_id", "is_training")
         }
-    rows = [
-        (
-            hero,
-            [
-                Cell(hero, team, (hero.pk, team.pk) in links, links.get((hero.pk, team.pk), False))
-                for team in team_page.rows
-            ],
-        )
-        for hero in hero_page.rows
-    ]
+    can_toggle = request.user.has_perms(["heroes.add_heroteamlink", "heroes.delete_heroteamlink"])
+    team_names = [(team.pk, escape(team.name)) for team in team_page.rows]
+    rows = []
+    for hero in hero_page.rows:
+        name = escape(hero.name)
+        cells = [
+            GridCell(hero.pk, name, team_id, team_name, links.get((hero.pk, team_id)), can_toggle)
+            for team_id, team_name in team_names
+        ]
+        rows.append((hero, cells))
     return render(
         request,
         "heroes/membership_grid.html",
@@ -529,9 +507,7 @@ def membership_grid(request):
             "hero_page": hero_page,
             "team_page": team_page,
             "rows": rows,
-            "can_toggle": request.user.has_perms(
-                ["heroes.add_heroteamlink", "heroes.delete_heroteamlink"]
-            ),
+            "can_toggle": can_toggle,
             "next": request.get_full_path(),
         },
     )

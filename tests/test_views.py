@@ -837,3 +837,17 @@ def test_the_page_after_a_change_adds_only_the_write_of_the_session(
     with django_assert_num_queries(6 + 3):
         response = admin_client.get("/heroes/3/")
     assert 'UPDATE "hero" SET "team_id" = %s WHERE "hero"."id" = %s' in panel_sql(response)
+
+
+@pytest.mark.parametrize("url", ["/heroes/", "/heroes/{hero}/", "/teams/{team}/", "/memberships/"])
+def test_names_are_escaped_on_every_page(admin_client, url):
+    team = Team.objects.create(name='<b>"Z"</b> & Co', headquarters="<i>HQ</i>")
+    hero = Hero.objects.create(name="<script>alert(1)</script>", secret_name="<em>x</em>", team=team)
+    HeroTeamLink.objects.create(hero=hero, team=team)
+
+    content = admin_client.get(url.format(hero=hero.pk, team=team.pk)).content.decode()
+
+    assert "<script>alert" not in content
+    assert "<b>" not in content
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content
+    assert "&lt;b&gt;&quot;Z&quot;&lt;/b&gt; &amp; Co" in content
