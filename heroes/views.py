@@ -36,7 +36,14 @@ from .forms import (
 from .history import revert_permissions
 from .models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
 from .panel import recorded_statements, remember_sql
-from .rows import HERO_FIELDS, GridCell, hero_rows
+from .rows import (
+    HERO_FIELDS,
+    GridCell,
+    hero_membership_rows,
+    hero_rows,
+    team_choice_rows,
+    team_member_rows,
+)
 from .services import ServiceError
 
 HEROES_PER_PAGE = 50
@@ -305,6 +312,7 @@ def hero_detail(request, pk):
     teams = Team.objects.with_membership_of(hero)
     teams = teams.search(team_q) if team_q else teams.order_by("name")
     teams = list(teams[: SEARCH_RESULTS + 1])
+    can = _abilities(request.user)
     history = None
     if request.user.has_perm(VIEW_HISTORY):
         # The hero's entries with their change sets: one query (the prefetch of entries
@@ -323,12 +331,12 @@ def hero_detail(request, pk):
         "heroes/hero_detail.html",
         {
             "hero": hero,
-            "memberships": memberships,
+            "memberships": hero_membership_rows(memberships, can),
             "team_q": team_q,
-            "teams": teams[:SEARCH_RESULTS],
+            "teams": team_choice_rows(teams[:SEARCH_RESULTS], hero, can),
             "more_teams": len(teams) > SEARCH_RESULTS,
             "history": history,
-            "can": _abilities(request.user),
+            "can": can,
             "assign_url": reverse("heroes:hero_assign_team", args=[hero.pk]),
             "membership_url": reverse("heroes:hero_membership", args=[hero.pk]),
             "training_url": reverse("heroes:hero_training", args=[hero.pk]),
@@ -427,6 +435,7 @@ def team_detail(request, pk):
         size=ROWS_PER_SECTION,
         prefix="m",
     )
+    can = _abilities(request.user)
     hero_q = _text(request, "hero_q")
     found = None
     if hero_q:
@@ -449,11 +458,12 @@ def team_detail(request, pk):
             "team": team,
             "heroes": heroes,
             "members": members,
+            "member_rows": team_member_rows(members.rows, team, can),
             "hero_q": hero_q,
             "found": found[:SEARCH_RESULTS] if found is not None else None,
             "more_found": found is not None and len(found) > SEARCH_RESULTS,
             "history": history,
-            "can": _abilities(request.user),
+            "can": can,
             "next": request.get_full_path(),
         },
     )
