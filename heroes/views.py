@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest, PermissionDenied
+from django.db.models import F
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import escape
@@ -303,11 +305,31 @@ def hero_list(request):
 @require_GET
 @staff_required
 def hero_detail(request, pk):
-    hero = get_object_or_404(Hero.objects.with_team(), pk=pk)
-    # Plain values, not model instances: a hero may have dozens of memberships.
-    memberships = hero.team_links.order_by("team__name").values(
-        "team_id", "team__name", "is_training", "created_at"
+    # The hero, its team and its memberships in one query: a row per membership.
+    rows = list(
+        Hero.objects.filter(pk=pk)
+        .with_team()
+        .annotate(
+            member_of=F("team_links__team_id"),
+            member_of_name=F("team_links__team__name"),
+            member_training=F("team_links__is_training"),
+            member_since=F("team_links__created_at"),
+        )
+        .order_by("member_of_name")
     )
+    if not rows:
+        raise Http404("No hero has this id.")
+    hero = rows[0]
+    memberships = [
+        {
+            "team_id": row.member_of,
+            "team__name": row.member_of_name,
+            "is_training": row.member_training,
+            "created_at": row.member_since,
+        }
+        for row in rows
+        if row.member_of is not None
+    ]
     team_q = _text(request, "team_q")
     teams = Team.objects.with_membership_of(hero)
     teams = teams.search(team_q) if team_q else teams.order_by("name")
