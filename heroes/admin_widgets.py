@@ -1,7 +1,12 @@
-"""The admin's autocomplete select, made safe with tampered values and free of a query per row."""
+"""The admin's widgets: an autocomplete select made safe with tampered values and free of a
+query per row, and a select that skips the form renderer's templates."""
 
+from django import forms
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
+from django.forms.utils import flatatt
+from django.utils.html import conditional_escape, escape
+from django.utils.safestring import mark_safe
 
 
 class Autocomplete(AutocompleteSelect):
@@ -45,3 +50,44 @@ def label_known_choices(form, instance, names) -> None:
         related = getattr(instance, name, None) if instance is not None else None
         if isinstance(widget, Autocomplete) and related is not None:
             widget.known = {str(related.pk): str(related)}
+
+
+class DirectlyRendered:
+    """For a widget: formatted in Python instead of through the form renderer's templates.
+
+    The renderer runs a template per option and per list of attributes: the two fields
+    of the action form above a change list (a select of seven actions, a hidden input)
+    took a tenth of a 20-row page. `html(widget)` gives the templates' HTML (whitespace
+    aside) from the widget's context.
+    """
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return mark_safe(self.html(self.get_context(name, value, attrs)["widget"]))  # noqa: S308
+
+
+def _attributes(attrs: dict) -> str:
+    # flatatt formats twice per call; most options have no attributes.
+    return flatatt(attrs) if attrs else ""
+
+
+class DirectSelect(DirectlyRendered, forms.Select):
+    def html(self, widget):
+        groups = []
+        for group_name, options, _ in widget["optgroups"]:
+            html = "".join(
+                f'<option value="{escape(option["value"])}"{_attributes(option["attrs"])}>'
+                f"{conditional_escape(option['label'])}</option>"
+                for option in options
+            )
+            groups.append(
+                f'<optgroup label="{escape(group_name)}">{html}</optgroup>' if group_name else html
+            )
+        attributes = _attributes(widget["attrs"])
+        return f'<select name="{escape(widget["name"])}"{attributes}>{"".join(groups)}</select>'
+
+
+class DirectHiddenInput(DirectlyRendered, forms.HiddenInput):
+    def html(self, widget):
+        value = "" if widget["value"] is None else f' value="{escape(widget["value"])}"'
+        attributes = _attributes(widget["attrs"])
+        return f'<input type="{widget["type"]}" name="{escape(widget["name"])}"{value}{attributes}>'
