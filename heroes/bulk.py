@@ -1,4 +1,4 @@
-"""INSERT ... SELECT built from a QuerySet's own SQL: one statement for any number of rows."""
+"""Statements built from a QuerySet's own SQL: one statement for any number of rows."""
 
 from django.db import connections
 from django.db.models import Model, QuerySet
@@ -26,3 +26,19 @@ def insert_select(
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.rowcount
+
+
+def lock_and_count(select: QuerySet) -> int:
+    """Lock the rows of `select` in primary key order and count them: one statement.
+
+    The rows are locked FOR NO KEY UPDATE until the end of the transaction, in one order
+    whatever the selection, so that bulk changes of overlapping rows wait for each
+    other instead of deadlocking (or reading rows that change before they write them).
+    SQLite has no row locks (its writers take the whole database): there it counts.
+    """
+    connection = connections[select.db]
+    locked = select.select_for_update(no_key=True, of=("self",)).order_by("pk").values("pk")
+    select_sql, params = locked.query.get_compiler(connection=connection).as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({select_sql}) AS locked", params)  # noqa: S608
+        return cursor.fetchone()[0]

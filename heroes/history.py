@@ -1,8 +1,11 @@
 """Record connection changes: who made them, from where, each hero's before and after, the SQL.
 
 The services call these inside their own transaction, so a change and its record are
-written together or not at all. Entries are written with INSERT ... SELECT before the
-change itself, so recording a bulk change costs the same few statements at any size.
+written together or not at all. Entries are written first, with INSERT ... SELECT, and
+a bulk change is then made from its entries (`add_links`, `remove_links`,
+`change_training`, `move_heroes`): the selection is read once, whatever it costs to
+find, the change is exactly what was recorded, and both cost the same few statements
+at any size. A revert records the inverse entries and makes them the same way.
 Who and where come from `attributed()`, set once per request by
 `heroes.middleware.AttributionMiddleware` and per run by the management commands.
 """
@@ -19,8 +22,9 @@ from django.db.models import (
     BooleanField,
     Case,
     CharField,
-    Exists,
+    ExpressionWrapper,
     F,
+    FilteredRelation,
     OuterRef,
     Q,
     QuerySet,
@@ -28,12 +32,14 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Coalesce
 
 from .bulk import insert_select
 from .models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
 from .sql import WRITE_VERBS, Statement
 
 HISTORY_TABLES = (ChangeSet._meta.db_table, HeroChange._meta.db_table)
+LINK_COLUMNS = ["hero_id", "team_id", "is_training"]
 ENTRY_COLUMNS = [
     "change_set_id",
     "hero_id",
@@ -195,6 +201,29 @@ def record_joins(change_set: ChangeSet, heroes: QuerySet, team: Team, training: 
     )
 
 
+def record_toggles(change_set: ChangeSet, heroes: QuerySet, team: Team, training: bool) -> int:
+    """Record, for each hero of `heroes`, leaving `team` if a member, else joining it.
+
+    One pass over `heroes`, each joined to its link in `team` if it has one.
+    """
+    heroes = heroes.annotate(
+        _link=FilteredRelation("team_links", condition=Q(team_links__team=team))
+    )
+    member = Q(_link__isnull=False)
+    return _entries(
+        change_set,
+        heroes,
+        hero_id=F("pk"),
+        hero_name=F("name"),
+        kind=HeroChange.Kind.MEMBERSHIP.value,
+        team_id=team.pk,
+        member_before=ExpressionWrapper(member, output_field=BooleanField()),
+        member_after=ExpressionWrapper(~member, output_field=BooleanField()),
+        training_before=F("_link__is_training"),
+        training_after=Coalesce(F("_link__is_training"), Value(training)),
+    )
+
+
 def record_links(
     change_set: ChangeSet, links: QuerySet, *, member_after: bool, training_after=None
 ) -> int:
@@ -213,9 +242,78 @@ def record_links(
     )
 
 
-def links_of(heroes: QuerySet, team: Team) -> QuerySet:
-    """The memberships in `team` of the heroes of `heroes`."""
-    return HeroTeamLink.objects.filter(team_id=team.pk, hero_id__in=heroes.values("pk"))
+def links_of(hero_ids: QuerySet, team: Team) -> QuerySet:
+    """The memberships in `team` of the heroes whose ids `hero_ids` (a values() QuerySet) has."""
+    return HeroTeamLink.objects.filter(team_id=team.pk, hero_id__in=hero_ids)
+
+
+# Making the recorded change -----------------------------------------------------------
+#
+# Each takes the entries of one change set and makes the change they record, in one
+# statement that reads them through the (change_set, id) index, and returns how many
+# rows it wrote: a count short of the entries' means the data was not as recorded.
+# Memberships are only ever written under their team's lock (see services), so they are
+# still as recorded; a revert does not lock heroes, so `move_heroes` checks their team.
+
+
+def membership_entries(entries: QuerySet, *, before: bool, after: bool) -> QuerySet:
+    """The membership entries of `entries` from member (or not) `before` to `after`."""
+    # Team entries leave member_before and member_after NULL: no need to test `kind`.
+    return entries.filter(member_before=before, member_after=after)
+
+
+def add_links(entries: QuerySet) -> int:
+    """Insert the memberships that `entries` record as joined: one INSERT ... SELECT.
+
+    A link that exists already is skipped (ON CONFLICT DO NOTHING).
+    """
+    rows = (
+        membership_entries(entries, before=False, after=True)
+        .order_by()
+        .values_list("hero_id", "team_id", "training_after")
+    )
+    return insert_select(HeroTeamLink, LINK_COLUMNS, rows, ignore_conflicts=True)
+
+
+def remove_links(entries: QuerySet, team: Team) -> int:
+    """Delete the memberships in `team` that `entries` record as left: one DELETE.
+
+    `team` is the entries' team (one per change set), named so that the links are
+    looked up in the (team, hero) index rather than among all their heroes' links.
+    """
+    leaving = membership_entries(entries, before=True, after=False)
+    return links_of(leaving.values("hero_id"), team).delete()[0]
+
+
+def change_training(entries: QuerySet, team: Team) -> int:
+    """Set `is_training` on the memberships in `team` that `entries` record a change of."""
+    changing = membership_entries(entries, before=True, after=True)
+    after = changing.filter(hero_id=OuterRef("hero_id")).order_by().values("training_after")[:1]
+    return links_of(changing.values("hero_id"), team).update(is_training=Subquery(after))
+
+
+def move_heroes(entries: QuerySet, team) -> int:
+    """Give the heroes of the team entries `entries` the team `team`: one UPDATE.
+
+    `team` is a Team, None, or `team_after(entries)` for each hero's own. Only the
+    heroes whose team is still the entry's "before" are moved.
+    """
+    moving = entries.filter(kind=HeroChange.Kind.TEAM.value)
+    # The entry's team before is fetched by (hero, change set), then compared: with the
+    # comparison inside the subquery, SQLite (which keeps no statistics) looked entries
+    # up by team before instead, reading all of that team's for each hero.
+    before = moving.filter(hero_id=OuterRef("pk")).order_by().values("team_before_id")[:1]
+    heroes = Hero.objects.alias(_before=Subquery(before)).filter(
+        Q(team_id=F("_before")) | Q(team__isnull=True, _before__isnull=True),
+        pk__in=moving.values("hero_id"),
+    )
+    return heroes.update(team=team)
+
+
+def team_after(entries: QuerySet) -> Subquery:
+    """On Hero: the team after of the hero's team entry in `entries`."""
+    moving = entries.filter(kind=HeroChange.Kind.TEAM.value, hero_id=OuterRef("pk"))
+    return Subquery(moving.order_by().values("team_after_id")[:1])
 
 
 # Reverting ----------------------------------------------------------------------------
@@ -227,42 +325,20 @@ def entries_to_revert(change_set: ChangeSet, hero: Hero | None = None) -> QueryS
     return entries if hero is None else entries.filter(hero=hero)
 
 
-def team_entries_in_place(entries: QuerySet) -> Q:
-    """On Hero: the hero's team is still the one an entry of `entries` left it with."""
-    team_entries = entries.filter(kind=HeroChange.Kind.TEAM, hero_id=OuterRef("pk"))
-    return Exists(team_entries.filter(team_after_id=OuterRef("team_id"))) | (
-        Q(team__isnull=True) & Exists(team_entries.filter(team_after__isnull=True))
-    )
-
-
-def membership_entries(entries: QuerySet, *, before: bool, after: bool) -> QuerySet:
-    return entries.filter(kind=HeroChange.Kind.MEMBERSHIP, member_before=before, member_after=after)
-
-
-def links_in_place(entries: QuerySet, *, before: bool) -> Exists:
-    """On HeroTeamLink: the link is as an entry (member before = `before`, after = yes) left it."""
-    return Exists(
-        membership_entries(entries, before=before, after=True).filter(
-            hero_id=OuterRef("hero_id"),
-            team_id=OuterRef("team_id"),
-            training_after=OuterRef("is_training"),
-        )
-    )
-
-
 def out_of_place(entries: QuerySet, limit: int = 5) -> list[str]:
     """Describe up to `limit` entries whose "after" state is no longer the current state."""
     current_training = HeroTeamLink.objects.filter(
         hero_id=OuterRef("hero_id"), team_id=OuterRef("team_id")
     ).values("is_training")[:1]
     in_place = (
-        Q(kind=HeroChange.Kind.TEAM, hero__isnull=False)
+        Q(kind=HeroChange.Kind.TEAM.value, hero__isnull=False)
         & (
             Q(team_after_id=F("hero__team_id"))
             | Q(team_after__isnull=True, hero__team__isnull=True)
         )
     ) | (
-        Q(kind=HeroChange.Kind.MEMBERSHIP, hero__isnull=False)
+        # A deleted team's memberships are gone with it: nothing to put back.
+        Q(kind=HeroChange.Kind.MEMBERSHIP.value, hero__isnull=False, team__isnull=False)
         & (
             Q(member_after=False, _current_training__isnull=True)
             | Q(member_after=True, training_after=F("_current_training"))
@@ -287,7 +363,9 @@ def describe_now(entry: HeroChange) -> str:
         expected = entry.team_after.name if entry.team_after_id else "no team"
         now = entry.hero.team.name if entry.hero.team_id else "no team"
         return f"team is now {now}, not {expected}"
-    team = entry.team.name if entry.team_id else "the team"
+    if entry.team_id is None:
+        return "the team has been deleted"
+    team = entry.team.name
     if entry.member_after:
         state = "a trainee" if entry.training_after else "a full member"
         return f"is no longer {state} of {team}"

@@ -265,15 +265,29 @@ class HeroChangeQuerySet(models.QuerySet):
 
 
 class HeroChange(models.Model):
-    """One hero's part of a change set: a team or a membership, before and after."""
+    """One hero's part of a change set: a team or a membership, before and after.
+
+    Its references are kept by Django, not by the database (`db_constraint=False`):
+    entries are a log written by the thousand in one INSERT ... SELECT, and PostgreSQL
+    checks a foreign key with a trigger per row (a lookup and a row lock, at COMMIT),
+    which cost more than writing the entries. Django's `on_delete` still applies:
+    deleting a hero or a team clears it from the entries, deleting a change set
+    deletes them. The rows an entry names are guarded while it is written: the
+    team's row is locked by membership changes, and the change itself (a link, a
+    hero's team, the change set's team) is checked by the database's own keys.
+    """
 
     class Kind(models.TextChoices):
         TEAM = "team", "Team"
         MEMBERSHIP = "membership", "Membership"
 
-    # Indexed with id below: a change set's first entries come without a sort.
+    # Indexed with id below: a change set's entries, first ones first, without a sort.
     change_set = models.ForeignKey(
-        ChangeSet, on_delete=models.CASCADE, related_name="entries", db_index=False
+        ChangeSet,
+        on_delete=models.CASCADE,
+        related_name="entries",
+        db_index=False,
+        db_constraint=False,
     )
     # The (hero, change_set) index below serves lookups by hero.
     hero = models.ForeignKey(
@@ -283,18 +297,38 @@ class HeroChange(models.Model):
         on_delete=models.SET_NULL,
         related_name="changes",
         db_index=False,
+        db_constraint=False,
     )
     hero_name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind)
-    # A membership's team; for a change of team, the team before and after.
+    # A membership's team; for a change of team, the team before and after. Each is
+    # indexed where set (below): the other entries leave them NULL.
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     team_before = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     team_after = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     # A membership before and after: member or not, and in training or not.
     member_before = models.BooleanField(null=True)
@@ -309,6 +343,22 @@ class HeroChange(models.Model):
         indexes = [
             models.Index(fields=["hero", "change_set"], name="herochange_hero_set_idx"),
             models.Index(fields=["change_set", "id"], name="herochange_set_id_idx"),
+            # Partial: a membership entry has no team before or after, a team entry no
+            # membership team, and a NULL would cost an index entry for nothing. They
+            # serve the team's history and clearing a deleted team from the entries.
+            models.Index(
+                fields=["team"], name="herochange_team_idx", condition=Q(team__isnull=False)
+            ),
+            models.Index(
+                fields=["team_before"],
+                name="herochange_team_before_idx",
+                condition=Q(team_before__isnull=False),
+            ),
+            models.Index(
+                fields=["team_after"],
+                name="herochange_team_after_idx",
+                condition=Q(team_after__isnull=False),
+            ),
         ]
         ordering = ["id"]
 

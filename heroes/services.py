@@ -8,15 +8,18 @@ which case nothing was written.
 History: every change that changes something is recorded in the same transaction
 (`heroes.history`): one change set, attributed to who made it and from where, with
 one entry per hero that changed (before and after) and the SQL of the change. Entries
-are written by INSERT ... SELECT, so recording costs a fixed number of statements.
+are written by INSERT ... SELECT, so recording costs a fixed number of statements, and
+a bulk change is then made from its entries rather than from the selection again.
 `revert_change_set` puts a change set back, refusing if the state has moved on since.
 
 Concurrency: membership changes of a team are serialised by a lock on the team's row
 (`SELECT ... FOR NO KEY UPDATE` on PostgreSQL; on SQLite every writer already holds
 the database's write lock from `BEGIN IMMEDIATE`), so a toggle always sees the state
 the previous one left and N toggles flip a pair N times. A hero's team is changed
-under a lock on the hero's row. A transaction that PostgreSQL aborts as a deadlock
-or serialization failure is retried from the start.
+under a lock on the hero's row; a bulk change of teams locks its heroes' rows in id
+order first, so that two of them wait for each other rather than deadlock. A
+transaction that PostgreSQL aborts as a deadlock or serialization failure is retried
+from the start.
 """
 
 import dataclasses
@@ -30,22 +33,11 @@ from django.db import (
     OperationalError,
     connections,
 )
-from django.db.models import (
-    BigIntegerField,
-    BooleanField,
-    Count,
-    Exists,
-    Max,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Value,
-)
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import ngettext
 
 from . import history, sql
-from .bulk import insert_select
+from .bulk import lock_and_count
 from .models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
 from .sql import Statement
 
@@ -169,21 +161,6 @@ def _lock_team(team: Team) -> None:
         raise ServiceError(f"Team {team.name} no longer exists.")
 
 
-def _insert_links(heroes: QuerySet, team: Team, training: bool) -> int:
-    """Link each hero of `heroes` not yet a member to `team`: one INSERT ... SELECT."""
-    select = (
-        _selection(heroes)
-        .exclude(team_links__team=team)
-        .annotate(
-            _team=Value(team.pk, output_field=BigIntegerField()),
-            _training=Value(training, output_field=BooleanField()),
-        )
-        .values_list("pk", "_team", "_training")
-    )
-    columns = ["hero_id", "team_id", "is_training"]
-    return insert_select(HeroTeamLink, columns, select, ignore_conflicts=True)
-
-
 def _insert_link(hero: Hero, team: Team, training: bool) -> bool:
     """Link the hero to `team` unless already linked: one INSERT; True if it inserted a row."""
     connection = connections[DEFAULT_DB_ALIAS]
@@ -225,21 +202,18 @@ def _done(change_set, message, changed, statements, **fields) -> Result:
 
 
 def _move(heroes: QuerySet, team: Team | None, operation: str) -> tuple:
-    """Record and make the move of `heroes` (all of them locked or serialised) to `team`.
+    """Lock `heroes`, record their move to `team`, then make it from the entries.
 
-    The UPDATE only moves heroes whose team is still the recorded "before": if
-    another transaction moved one in between (PostgreSQL), the change is re-run.
+    Returns the change set, the number of heroes moved and of those already there.
+    The UPDATE only moves heroes whose team is still the recorded "before", so that
+    the record never lies, even about a hero changed behind the locks' back.
     """
+    total = lock_and_count(heroes)
     change_set = history.begin(operation, team=team)
     changed = history.record_team_changes(change_set, heroes, team)
-    entries = change_set.entries.filter(hero_id=OuterRef("pk"))
-    as_recorded = Exists(entries.filter(team_before_id=OuterRef("team_id"))) | (
-        Q(team__isnull=True) & Exists(entries.filter(team_before__isnull=True))
-    )
-    moved = Hero.objects.filter(as_recorded).update(team=team)
-    if moved != changed:
+    if history.move_heroes(change_set.entries.all(), team) != changed:
         raise _Conflict
-    return change_set, changed
+    return change_set, changed, total - changed
 
 
 @retry_on_conflict
@@ -289,9 +263,7 @@ def clear_team(*, hero: Hero) -> Result:
 def bulk_assign_team(*, heroes: QuerySet, team: Team) -> Result:
     """Make `team` the team of every hero in `heroes`: a fixed number of statements at any size."""
     with sql.change() as statements:
-        heroes = _selection(heroes)
-        unchanged = heroes.filter(team=team).count()
-        change_set, changed = _move(heroes, team, Operation.ASSIGN)
+        change_set, changed, unchanged = _move(_selection(heroes), team, Operation.ASSIGN)
         message = f"{_heroes(changed)} assigned to {team.name}"
         if unchanged:
             message += f", {unchanged} already {ngettext('was', 'were', unchanged)}"
@@ -303,9 +275,7 @@ def bulk_assign_team(*, heroes: QuerySet, team: Team) -> Result:
 def bulk_clear_team(*, heroes: QuerySet) -> Result:
     """Clear the team of every hero in `heroes`: a fixed number of statements at any size."""
     with sql.change() as statements:
-        heroes = _selection(heroes)
-        unchanged = heroes.filter(team__isnull=True).count()
-        change_set, changed = _move(heroes, None, Operation.CLEAR)
+        change_set, changed, unchanged = _move(_selection(heroes), None, Operation.CLEAR)
         message = f"{_heroes(changed)} no longer in a team"
         if unchanged:
             message += f", {unchanged} had none"
@@ -403,7 +373,8 @@ def bulk_join_team(*, heroes: QuerySet, team: Team, training: bool = False) -> R
         total = heroes.count()
         change_set = history.begin(Operation.JOIN, team=team)
         joined = history.record_joins(change_set, heroes, team, training)
-        _insert_links(heroes, team, training)
+        if history.add_links(change_set.entries.all()) != joined:
+            raise _Conflict  # the team lock makes this impossible; never record wrongly
         message = f"{_heroes(joined)} joined {team.name}"
         if total - joined:
             already = ngettext("was a member", "were members", total - joined)
@@ -422,8 +393,10 @@ def bulk_leave_team(*, heroes: QuerySet, team: Team) -> Result:
         heroes = _selection(heroes)
         total = heroes.count()
         change_set = history.begin(Operation.LEAVE, team=team)
-        left = history.record_links(change_set, history.links_of(heroes, team), member_after=False)
-        history.links_of(heroes, team).delete()
+        links = history.links_of(heroes.values("pk"), team)
+        left = history.record_links(change_set, links, member_after=False)
+        if history.remove_links(change_set.entries.all(), team) != left:
+            raise _Conflict  # the team lock makes this impossible; never record wrongly
         message = f"{_heroes(left)} left {team.name}"
         if total - left:
             absent = ngettext("was not a member", "were not members", total - left)
@@ -439,24 +412,20 @@ def bulk_leave_team(*, heroes: QuerySet, team: Team) -> Result:
 def bulk_toggle_membership(*, heroes: QuerySet, team: Team, training: bool = False) -> Result:
     """Flip the membership in `team` of every hero of `heroes`: fixed statements at any size.
 
-    The members leave and the others join: the highest link id before the INSERT
-    tells the links that existed (which are deleted) from those just inserted.
+    The members leave and the others join: each hero's entry, written in one pass over
+    `heroes`, says which, and the links are then inserted and deleted from the entries.
     """
     with sql.change() as statements:
         _lock_team(team)
-        heroes = _selection(heroes)
         change_set = history.begin(Operation.TOGGLE, team=team)
-        leaving = history.record_links(
-            change_set, history.links_of(heroes, team), member_after=False
-        )
-        joining = history.record_joins(change_set, heroes, team, training)
-        last_id = HeroTeamLink.objects.aggregate(last=Max("pk"))["last"] or 0
-        joined = _insert_links(heroes, team, training)
-        left, _ = history.links_of(heroes, team).filter(pk__lte=last_id).delete()
-        if (joined, left) != (joining, leaving):
+        changed = history.record_toggles(change_set, _selection(heroes), team, training)
+        entries = change_set.entries.all()
+        joined = history.add_links(entries)
+        left = history.remove_links(entries, team)
+        if joined + left != changed:
             raise _Conflict  # the team lock makes this impossible; never record wrongly
         message = f"{_heroes(joined)} joined {team.name}, {_heroes(left)} left."
-        result = _done(change_set, message, joined + left, statements, joined=joined, left=left)
+        result = _done(change_set, message, changed, statements, joined=joined, left=left)
     return dataclasses.replace(result, statements=tuple(statements))
 
 
@@ -465,12 +434,14 @@ def bulk_set_training(*, heroes: QuerySet, team: Team, training: bool) -> Result
     """Set `is_training` on the memberships in `team` of `heroes`: fixed statements at any size."""
     with sql.change() as statements:
         _lock_team(team)
-        links = history.links_of(_selection(heroes), team).exclude(is_training=training)
+        links = history.links_of(_selection(heroes).values("pk"), team)
+        links = links.exclude(is_training=training)
         change_set = history.begin(Operation.TRAINING, team=team)
         changed = history.record_links(
             change_set, links, member_after=True, training_after=training
         )
-        links.update(is_training=training)
+        if history.change_training(change_set.entries.all(), team) != changed:
+            raise _Conflict  # the team lock makes this impossible; never record wrongly
         state = "training in" if training else "full members of"
         message = f"{_heroes(changed)} now {state} {team.name}."
         result = _done(change_set, message, changed, statements)
@@ -500,7 +471,7 @@ def revert_change_set(*, change_set: ChangeSet, hero: Hero | None = None) -> Res
         entries = history.entries_to_revert(original, hero)
         counts = entries.aggregate(
             total=Count("pk"),
-            team=Count("pk", filter=Q(kind=HeroChange.Kind.TEAM)),
+            team=Count("pk", filter=Q(kind=HeroChange.Kind.TEAM.value)),
             joins=Count("pk", filter=Q(member_before=False, member_after=True)),
             leaves=Count("pk", filter=Q(member_before=True, member_after=False)),
             training=Count("pk", filter=Q(member_before=True, member_after=True)),
@@ -519,30 +490,18 @@ def revert_change_set(*, change_set: ChangeSet, hero: Hero | None = None) -> Res
             )
         change_set = history.begin(Operation.REVERT, team=original.team, reverts=original)
         history.record_inverse(change_set, entries)
+        # The inverse entries are made like any change's (a join undone is a leave...),
+        # one statement for each kind of change the original made.
+        undo = change_set.entries.all()
         applied = 0
         if counts["team"]:
-            before = entries.filter(kind=HeroChange.Kind.TEAM, hero_id=OuterRef("pk"))
-            applied += Hero.objects.filter(history.team_entries_in_place(entries)).update(
-                team_id=Subquery(before.values("team_before_id")[:1])
-            )
+            applied += history.move_heroes(undo, history.team_after(undo))
         if counts["joins"]:
-            applied += HeroTeamLink.objects.filter(
-                history.links_in_place(entries, before=False)
-            ).delete()[0]
+            applied += history.remove_links(undo, original.team)
         if counts["training"]:
-            before = history.membership_entries(entries, before=True, after=True).filter(
-                hero_id=OuterRef("hero_id"), team_id=OuterRef("team_id")
-            )
-            applied += HeroTeamLink.objects.filter(
-                history.links_in_place(entries, before=True)
-            ).update(is_training=Subquery(before.values("training_before")[:1]))
+            applied += history.change_training(undo, original.team)
         if counts["leaves"]:
-            rows = history.membership_entries(entries, before=True, after=False).values_list(
-                "hero_id", "team_id", "training_before"
-            )
-            applied += insert_select(
-                HeroTeamLink, ["hero_id", "team_id", "is_training"], rows, ignore_conflicts=True
-            )
+            applied += history.add_links(undo)
         if applied != counts["total"]:
             # Someone got there between the check above and the writes (PostgreSQL).
             raise _Conflict

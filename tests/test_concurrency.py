@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from heroes import services
-from heroes.models import Hero, HeroTeamLink, Team
+from heroes.models import Hero, HeroChange, HeroTeamLink, Team
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,3 +112,35 @@ def test_concurrent_team_changes_of_one_hero_all_apply(spider_boy, preventers, z
     assert run_in_threads(assign) == []
     assert Hero.objects.get(pk=spider_boy.pk).team_id in {preventers.pk, z_force.pk}
     assert changed["count"] >= 1
+
+
+def test_concurrent_bulk_moves_of_overlapping_heroes_record_every_move(tutorial, many_heroes):
+    heroes = many_heroes(30)
+    ids = list(heroes.order_by("pk").values_list("pk", flat=True))
+    teams = list(Team.objects.order_by("pk"))
+    first = dict(heroes.values_list("pk", "team_id"))
+
+    def move(index):
+        for round_ in range(6):
+            selection = Hero.objects.filter(pk__in=ids[(index % 3) * 10 :])
+            try:
+                if (index + round_) % 3 == 0:
+                    services.bulk_clear_team(heroes=selection)
+                else:
+                    services.bulk_assign_team(heroes=selection, team=teams[(index + round_) % 2])
+            except services.ServiceError:
+                pass  # "kept interfering": given up after retries, nothing written
+
+    assert run_in_threads(move) == []
+    # Each hero's entries chain its moves, in whatever order they committed: every
+    # team it was moved into it was moved out of again, but the last one.
+    balance = Counter()
+    for hero, before, after in HeroChange.objects.filter(hero_id__in=ids).values_list(
+        "hero_id", "team_before_id", "team_after_id"
+    ):
+        balance[hero, before] -= 1
+        balance[hero, after] += 1
+    last = dict(heroes.values_list("pk", "team_id"))
+    expected = Counter({(hero, last[hero]): 1 for hero in ids})
+    expected.subtract({(hero, first[hero]): 1 for hero in ids})
+    assert +balance == +expected and -balance == -expected

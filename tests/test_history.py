@@ -107,6 +107,17 @@ def test_a_bulk_toggle_records_joins_and_leaves(tutorial, preventers):
     ]
 
 
+def test_a_bulk_toggle_records_each_hero_once_joining_or_leaving(tutorial, z_force):
+    result = services.bulk_toggle_membership(heroes=Hero.objects.all(), team=z_force, training=True)
+
+    assert entries(result.change_set) == [
+        ("Deadpond", "membership", None, None, 2, True, False, False, False),
+        ("Rusty-Man", "membership", None, None, 2, False, True, None, True),
+        ("Spider-Boy", "membership", None, None, 2, False, True, None, True),
+    ]
+    assert result.change_set.heroes_changed == 3
+
+
 def test_a_failing_change_leaves_no_record(spider_boy, z_force):
     with pytest.raises(ServiceError):
         services.set_training(hero=spider_boy, team=z_force, training=True)
@@ -187,6 +198,23 @@ def test_reverting_one_hero_of_a_bulk_change(tutorial, spider_boy, z_force):
         "(2 heroes assigned to Z-Force, 1 already was)."
     )
     assert list(Hero.objects.order_by("pk").values_list("team_id", flat=True)) == [2, 2, None]
+
+
+def test_reverting_one_hero_of_a_bulk_toggle_leaves_the_others_as_they_are(
+    tutorial, deadpond, spider_boy, z_force
+):
+    original = services.bulk_toggle_membership(heroes=Hero.objects.all(), team=z_force).change_set
+
+    services.revert_change_set(change_set=original, hero=deadpond)  # joins again
+    services.revert_change_set(change_set=original, hero=spider_boy)  # leaves again
+
+    assert sorted(HeroTeamLink.objects.filter(team=z_force).values_list("hero_id", flat=True)) == [
+        deadpond.pk,
+        2,
+    ]
+    assert original.reverted_by.count() == 2
+    with pytest.raises(ServiceError, match="Deadpond: is a member of Z-Force again"):
+        services.revert_change_set(change_set=original)
 
 
 def test_a_revert_is_refused_when_the_data_has_changed_since(spider_boy, preventers, z_force):
@@ -303,6 +331,39 @@ def test_deleting_a_team_keeps_the_history_readable(spider_boy, z_force):
     Team.objects.filter(pk=z_force.pk).delete()
     entry = original.entries.get()
     assert str(entry) == "Spider-Boy: a deleted team: not a member → member"
+
+
+def test_a_membership_change_of_a_deleted_team_cannot_be_reverted(deadpond, preventers):
+    original = services.leave_team(hero=deadpond, team=preventers).change_set
+    Team.objects.filter(pk=preventers.pk).delete()
+
+    with pytest.raises(ServiceError, match="Deadpond: the team has been deleted"):
+        services.revert_change_set(change_set=original)
+
+
+# Entries reference heroes, teams and their change set without database constraints
+# (see HeroChange): Django's on_delete keeps them consistent.
+
+
+def test_deleting_a_hero_keeps_its_entries_under_its_name(spider_boy, z_force):
+    original = services.bulk_join_team(heroes=Hero.objects.all(), team=z_force).change_set
+    Hero.objects.filter(pk=spider_boy.pk).delete()
+
+    assert sorted(original.entries.values_list("hero_name", "hero_id")) == [
+        ("Rusty-Man", 2),
+        ("Spider-Boy", None),
+    ]
+    with pytest.raises(ServiceError, match="Spider-Boy: the hero has been deleted"):
+        services.revert_change_set(change_set=original)
+
+
+def test_deleting_a_change_set_deletes_its_entries(tutorial):
+    kept = services.bulk_clear_team(heroes=Hero.objects.filter(name="Deadpond")).change_set
+    deleted = services.bulk_clear_team(heroes=Hero.objects.all()).change_set
+
+    deleted.delete()
+
+    assert list(HeroChange.objects.values_list("change_set_id", flat=True)) == [kept.pk]
 
 
 # Commands ---------------------------------------------------------------------------------
