@@ -500,9 +500,9 @@ def test_revert_costs_the_same_queries_at_any_size(
         admin_client.get(revert_url(original))
     # Session, user, the change set; the revert (lock the change set, count, lock the team,
     # check, INSERT change set, INSERT entries, DELETE links, UPDATE change set, in its
-    # transaction: here a savepoint and its release); saving the message and the SQL in
-    # the session (an UPDATE, in its own savepoint).
-    with django_assert_num_queries(16):
+    # transaction: here a savepoint and its release). The message and the SQL ride to the
+    # next page in cookies.
+    with django_assert_num_queries(13):
         response = admin_client.post(revert_url(original), {"post": "yes"})
 
     assert response.status_code == 302
