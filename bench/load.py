@@ -766,7 +766,8 @@ def report(results: list[dict], args, host: dict) -> str:
         + ". See bench/README.md for the method.",
         "",
         f"gunicorn (`gunicorn.conf.py`): {args.workers} workers x 2 threads, production "
-        f"settings (DJANGO_CONN_MAX_AGE {args.conn_max_age or 'unset: 0'}), loopback. "
+        f"settings (DJANGO_CONN_MAX_AGE {args.conn_max_age or 'unset: 60, from gunicorn.conf.py'}),"
+        " loopback. "
         f"wrk: {args.connections} connections (a thread each), "
         f"{args.duration:g} s per page and as long on its floor, in alternating rounds of "
         f"{rounds_of(args)[1]} s. Latencies in ms; "
@@ -805,7 +806,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="WEB_CONCURRENCY.")
     parser.add_argument(
-        "--conn-max-age", help="DJANGO_CONN_MAX_AGE for the server (default: the settings' 0)."
+        "--conn-max-age",
+        help="DJANGO_CONN_MAX_AGE for the server (default: gunicorn.conf.py's 60).",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown report to write.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary directory.")
