@@ -190,6 +190,17 @@ def _links(hero: Hero, team: Team) -> QuerySet:
     return HeroTeamLink.objects.filter(hero_id=hero.pk, team_id=team.pk)
 
 
+def _made_as_recorded(made: int, recorded: int) -> None:
+    """Re-run the change (`_Conflict`) if it wrote other rows than its entries record.
+
+    Memberships are changed under their team's lock, so for them this never happens;
+    heroes' teams can be changed behind a revert's back (PostgreSQL). Either way, a
+    change is never committed with a record that says otherwise.
+    """
+    if made != recorded:
+        raise _Conflict
+
+
 def _done(change_set, message, changed, statements, **fields) -> Result:
     """Finish the change set's record and build the Result."""
     change_set = history.finish(
@@ -205,14 +216,11 @@ def _move(heroes: QuerySet, team: Team | None, operation: str) -> tuple:
     """Lock `heroes`, record their move to `team`, then make it from the entries.
 
     Returns the change set, the number of heroes moved and of those already there.
-    The UPDATE only moves heroes whose team is still the recorded "before", so that
-    the record never lies, even about a hero changed behind the locks' back.
     """
     total = lock_and_count(heroes)
     change_set = history.begin(operation, team=team)
     changed = history.record_team_changes(change_set, heroes, team)
-    if history.move_heroes(change_set.entries.all(), team) != changed:
-        raise _Conflict
+    _made_as_recorded(history.move_heroes(change_set.entries.all(), team), changed)
     return change_set, changed, total - changed
 
 
@@ -373,8 +381,7 @@ def bulk_join_team(*, heroes: QuerySet, team: Team, training: bool = False) -> R
         total = heroes.count()
         change_set = history.begin(Operation.JOIN, team=team)
         joined = history.record_joins(change_set, heroes, team, training)
-        if history.add_links(change_set.entries.all()) != joined:
-            raise _Conflict  # the team lock makes this impossible; never record wrongly
+        _made_as_recorded(history.add_links(change_set.entries.all()), joined)
         message = f"{_heroes(joined)} joined {team.name}"
         if total - joined:
             already = ngettext("was a member", "were members", total - joined)
@@ -395,8 +402,7 @@ def bulk_leave_team(*, heroes: QuerySet, team: Team) -> Result:
         change_set = history.begin(Operation.LEAVE, team=team)
         links = history.links_of(heroes.values("pk"), team)
         left = history.record_links(change_set, links, member_after=False)
-        if history.remove_links(change_set.entries.all(), team) != left:
-            raise _Conflict  # the team lock makes this impossible; never record wrongly
+        _made_as_recorded(history.remove_links(change_set.entries.all(), team), left)
         message = f"{_heroes(left)} left {team.name}"
         if total - left:
             absent = ngettext("was not a member", "were not members", total - left)
@@ -422,8 +428,7 @@ def bulk_toggle_membership(*, heroes: QuerySet, team: Team, training: bool = Fal
         entries = change_set.entries.all()
         joined = history.add_links(entries)
         left = history.remove_links(entries, team)
-        if joined + left != changed:
-            raise _Conflict  # the team lock makes this impossible; never record wrongly
+        _made_as_recorded(joined + left, changed)
         message = f"{_heroes(joined)} joined {team.name}, {_heroes(left)} left."
         result = _done(change_set, message, changed, statements, joined=joined, left=left)
     return dataclasses.replace(result, statements=tuple(statements))
@@ -440,8 +445,7 @@ def bulk_set_training(*, heroes: QuerySet, team: Team, training: bool) -> Result
         changed = history.record_links(
             change_set, links, member_after=True, training_after=training
         )
-        if history.change_training(change_set.entries.all(), team) != changed:
-            raise _Conflict  # the team lock makes this impossible; never record wrongly
+        _made_as_recorded(history.change_training(change_set.entries.all(), team), changed)
         state = "training in" if training else "full members of"
         message = f"{_heroes(changed)} now {state} {team.name}."
         result = _done(change_set, message, changed, statements)
@@ -502,9 +506,8 @@ def revert_change_set(*, change_set: ChangeSet, hero: Hero | None = None) -> Res
             applied += history.change_training(undo, original.team)
         if counts["leaves"]:
             applied += history.add_links(undo)
-        if applied != counts["total"]:
-            # Someone got there between the check above and the writes (PostgreSQL).
-            raise _Conflict
+        # Someone may have got there between the check above and the writes (PostgreSQL).
+        _made_as_recorded(applied, counts["total"])
         about = f" for {hero.name}" if hero is not None else ""
         message = f"Reverted change #{original.pk}{about} ({original.message.rstrip('.')})."
         result = _done(change_set, message, counts["total"], statements)
