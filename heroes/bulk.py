@@ -1,7 +1,7 @@
 """Statements built from a QuerySet's own SQL: one statement for any number of rows."""
 
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import F, Model, QuerySet
 
 
 def insert_select(
@@ -42,3 +42,33 @@ def lock_and_count(select: QuerySet) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({select_sql}) AS locked", params)  # noqa: S608
         return cursor.fetchone()[0]
+
+
+def compare_and_set(
+    model: type[Model], column: str, rows: QuerySet, *, key: str, old: str, new: str
+) -> int:
+    """Set `column` of `model`'s rows to `new` where it still is `old`: one UPDATE ... FROM.
+
+    `rows` (of any model) names in its fields `key`, `old` and `new`, for each row to
+    change, its primary key, the value it should have now (NULL matching NULL) and its
+    new value. Returns the number of rows changed. A join, so that each row's values are
+    looked up once whatever the planner's statistics say (a subquery per row can be
+    planned as a scan of all of `rows` for each). SQLite has UPDATE ... FROM since 3.33.
+    """
+    connection = connections[rows.db]
+    qn = connection.ops.quote_name
+    source = rows.order_by().annotate(_key=F(key), _old=F(old), _new=F(new))
+    source = source.values_list("_key", "_old", "_new")
+    select_sql, params = source.query.get_compiler(connection=connection).as_sql()
+    table, pk = qn(model._meta.db_table), qn(model._meta.pk.column)
+    name = qn(model._meta.get_field(column).column)
+    current = f"{table}.{name}"
+    # Identifiers come from the models and are quoted by the backend; values are parameters.
+    statement = (
+        f"UPDATE {table} SET {name} = source._new FROM ({select_sql}) AS source "  # noqa: S608
+        f"WHERE {table}.{pk} = source._key "
+        f"AND ({current} = source._old OR ({current} IS NULL AND source._old IS NULL))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount

@@ -34,7 +34,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from .bulk import insert_select
+from .bulk import compare_and_set, insert_select
 from .models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
 from .sql import WRITE_VERBS, Statement
 
@@ -253,7 +253,7 @@ def links_of(hero_ids: QuerySet, team: Team) -> QuerySet:
 # statement that reads them through the (change_set, id) index, and returns how many
 # rows it wrote: a count short of the entries' means the data was not as recorded.
 # Memberships are only ever written under their team's lock (see services), so they are
-# still as recorded; a revert does not lock heroes, so `move_heroes` checks their team.
+# still as recorded; so are heroes moved in bulk, whose rows are locked before recording.
 
 
 def membership_entries(entries: QuerySet, *, before: bool, after: bool) -> QuerySet:
@@ -286,34 +286,35 @@ def remove_links(entries: QuerySet, team: Team) -> int:
 
 
 def change_training(entries: QuerySet, team: Team) -> int:
-    """Set `is_training` on the memberships in `team` that `entries` record a change of."""
+    """Flip `is_training` on the memberships in `team` that `entries` record a change of.
+
+    A training entry is only ever written for a link whose training changes, so its
+    "after" is the opposite of its "before": flipping needs no value per link.
+    """
     changing = membership_entries(entries, before=True, after=True)
-    after = changing.filter(hero_id=OuterRef("hero_id")).order_by().values("training_after")[:1]
-    return links_of(changing.values("hero_id"), team).update(is_training=Subquery(after))
+    return links_of(changing.values("hero_id"), team).update(is_training=~F("is_training"))
 
 
-def move_heroes(entries: QuerySet, team) -> int:
+def move_heroes(entries: QuerySet, team: Team | None) -> int:
     """Give the heroes of the team entries `entries` the team `team`: one UPDATE.
 
-    `team` is a Team, None, or `team_after(entries)` for each hero's own. Only the
-    heroes whose team is still the entry's "before" are moved.
+    For a bulk move, whose caller holds the heroes' rows (`bulk.lock_and_count`) from
+    before it recorded their teams: they are still the entries' "before".
     """
     moving = entries.filter(kind=HeroChange.Kind.TEAM.value)
-    # The entry's team before is fetched by (hero, change set), then compared: with the
-    # comparison inside the subquery, SQLite (which keeps no statistics) looked entries
-    # up by team before instead, reading all of that team's for each hero.
-    before = moving.filter(hero_id=OuterRef("pk")).order_by().values("team_before_id")[:1]
-    heroes = Hero.objects.alias(_before=Subquery(before)).filter(
-        Q(team_id=F("_before")) | Q(team__isnull=True, _before__isnull=True),
-        pk__in=moving.values("hero_id"),
+    return Hero.objects.filter(pk__in=moving.values("hero_id")).update(team=team)
+
+
+def move_each_hero(entries: QuerySet) -> int:
+    """Give each hero of the team entries `entries` its entry's team after: one UPDATE.
+
+    Only the heroes whose team is still the entry's "before" are moved: a revert does
+    not lock them, so one may have been moved since it was checked.
+    """
+    moving = entries.filter(kind=HeroChange.Kind.TEAM.value)
+    return compare_and_set(
+        Hero, "team", moving, key="hero_id", old="team_before_id", new="team_after_id"
     )
-    return heroes.update(team=team)
-
-
-def team_after(entries: QuerySet) -> Subquery:
-    """On Hero: the team after of the hero's team entry in `entries`."""
-    moving = entries.filter(kind=HeroChange.Kind.TEAM.value, hero_id=OuterRef("pk"))
-    return Subquery(moving.order_by().values("team_after_id")[:1])
 
 
 # Reverting ----------------------------------------------------------------------------

@@ -499,7 +499,7 @@ def revert_change_set(*, change_set: ChangeSet, hero: Hero | None = None) -> Res
         undo = change_set.entries.all()
         applied = 0
         if counts["team"]:
-            applied += history.move_heroes(undo, history.team_after(undo))
+            applied += history.move_each_hero(undo)
         if counts["joins"]:
             applied += history.remove_links(undo, original.team)
         if counts["training"]:
