@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest, PermissionDenied
-from django.db.models import F
+from django.db import router
+from django.db.models import F, FilteredRelation, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -58,6 +59,8 @@ HISTORY_PER_PAGE = 10
 CHANGES_PER_PAGE = 50
 ENTRIES_PER_PAGE = 50
 MAX_TEXT = 100
+TEAM_COLUMNS = tuple(field.attname for field in Team._meta.concrete_fields)
+HERO_COLUMNS = tuple(field.attname for field in Hero._meta.concrete_fields)
 
 NOT_STAFF = "These pages are for staff only, and your account is not a staff account."
 OUT_OF_DATE = "Nothing was changed: the page was out of date."
@@ -175,20 +178,22 @@ def _window(
     """The page of `queryset` that the request's `<prefix>after` / `<prefix>before` select.
 
     Rows come in the order of `key`, or the reverse with `descending` (newest first);
-    "after" and "before" follow the order shown.
+    "after" and "before" follow the order shown. `queryset` may instead be a reader,
+    `read(where, order, limit)`, which returns the rows of a query of its own.
     """
     after_name, before_name = f"{prefix}after", f"{prefix}before"
     after, before = _cursor(request, after_name, kind), _cursor(request, before_name, kind)
     forward, backward = (f"-{key}", key) if descending else (key, f"-{key}")
     beyond, behind = ("lt", "gt") if descending else ("gt", "lt")
+    if not callable(queryset):
+        queryset = _reader(queryset)
     if before is not None:
-        rows = list(queryset.filter(**{f"{key}__{behind}": before}).order_by(backward)[: size + 1])
+        rows = queryset(Q(**{f"{key}__{behind}": before}), backward, size + 1)
         has_previous, has_next = len(rows) > size, True
         rows = rows[:size][::-1]
     else:
-        if after is not None:
-            queryset = queryset.filter(**{f"{key}__{beyond}": after})
-        rows = list(queryset.order_by(forward)[: size + 1])
+        beyond_after = Q(**{f"{key}__{beyond}": after}) if after is not None else Q()
+        rows = queryset(beyond_after, forward, size + 1)
         has_previous, has_next = after is not None, len(rows) > size
         rows = rows[:size]
     paged = after is not None or before is not None
@@ -206,6 +211,15 @@ def _window(
             else None
         ),
     )
+
+
+def _reader(queryset):
+    """`_window`'s reader of a queryset: its first `limit` rows matching `where` by `order`."""
+
+    def read(where: Q, order: str, limit: int) -> list:
+        return list(queryset.filter(where).order_by(order)[:limit])
+
+    return read
 
 
 def _key_of(row, key: str):
@@ -445,11 +459,46 @@ def team_list(request):
     return render(request, "heroes/team_list.html", {"page": page, "q": q})
 
 
+def _team_and_heroes(request, pk) -> tuple[Team, Window]:
+    """The team and the page of heroes whose team it is, in one query (or a 404).
+
+    The team LEFT JOIN its heroes, with the page's bounds in the join's condition: a
+    team with no hero on the page still comes, as one row of NULL heroes.
+    """
+    team = None
+
+    def read(where: Q, order: str, limit: int) -> list[Hero]:
+        nonlocal team
+        page = FilteredRelation("heroes", condition=_prefixed(where, "heroes__"))
+        rows = list(
+            Team.objects.filter(pk=pk)
+            .annotate(page=page)
+            .order_by(order.replace("pk", "page__pk"))
+            .values_list(*TEAM_COLUMNS, *(f"page__{name}" for name in HERO_COLUMNS))[:limit]
+        )
+        if not rows:
+            raise Http404("No team has this id.")
+        db = router.db_for_read(Team)
+        team = Team.from_db(db, TEAM_COLUMNS, rows[0][: len(TEAM_COLUMNS)])
+        return [
+            Hero.from_db(db, HERO_COLUMNS, row[len(TEAM_COLUMNS) :])
+            for row in rows
+            if row[len(TEAM_COLUMNS)] is not None
+        ]
+
+    heroes = _window(request, read, key="pk", size=ROWS_PER_SECTION, prefix="h")
+    return team, heroes
+
+
+def _prefixed(where: Q, prefix: str) -> Q:
+    """`where`'s lookups (one level of keyword lookups) on the relation `prefix` names."""
+    return Q(*((f"{prefix}{lookup}", value) for lookup, value in where.children))
+
+
 @require_GET
 @staff_required
 def team_detail(request, pk):
-    team = get_object_or_404(Team, pk=pk)
-    heroes = _window(request, team.heroes.all(), key="pk", size=ROWS_PER_SECTION, prefix="h")
+    team, heroes = _team_and_heroes(request, pk)
     members = _window(
         request,
         HeroTeamLink.objects.filter(team=team).select_related("hero"),
