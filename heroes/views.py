@@ -17,7 +17,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.db import router
-from django.db.models import F, FilteredRelation, Q
+from django.db.models import F, FilteredRelation, Q, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -462,14 +462,18 @@ def team_list(request):
 def _team_and_heroes(request, pk) -> tuple[Team, Window]:
     """The team and the page of heroes whose team it is, in one query (or a 404).
 
-    The team LEFT JOIN its heroes, with the page's bounds in the join's condition: a
-    team with no hero on the page still comes, as one row of NULL heroes.
+    The team LEFT JOIN the heroes of the page, found by a subquery of the join's
+    condition: a team with no hero on the page still comes, as one row of NULL heroes.
+    (The bounds alone in the condition would have the database sort all of a big team's
+    heroes, 87,000 of them for 60 ms, before keeping the page's: the subquery walks the
+    index of ids as the page's own query does, and the join sorts 20 rows.)
     """
     team = None
 
     def read(where: Q, order: str, limit: int) -> list[Hero]:
         nonlocal team
-        page = FilteredRelation("heroes", condition=_prefixed(where, "heroes__"))
+        ids = Hero.objects.filter(where, team_id=pk).order_by(order).values("pk")[:limit]
+        page = FilteredRelation("heroes", condition=Q(heroes__pk__in=Subquery(ids)))
         rows = list(
             Team.objects.filter(pk=pk)
             .annotate(page=page)
@@ -488,11 +492,6 @@ def _team_and_heroes(request, pk) -> tuple[Team, Window]:
 
     heroes = _window(request, read, key="pk", size=ROWS_PER_SECTION, prefix="h")
     return team, heroes
-
-
-def _prefixed(where: Q, prefix: str) -> Q:
-    """`where`'s lookups (one level of keyword lookups) on the relation `prefix` names."""
-    return Q(*((f"{prefix}{lookup}", value) for lookup, value in where.children))
 
 
 @require_GET
