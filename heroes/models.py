@@ -37,6 +37,11 @@ class TeamQuerySet(models.QuerySet):
         )
 
 
+def _rekeyed(page: Q, path: str) -> Q:
+    """`page`'s lookups on the id (`id__gt`, `pk__lt`...) made on `path` instead."""
+    return Q(*((f"{path}__{lookup.partition('__')[2]}", value) for lookup, value in page.children))
+
+
 def _closest_first(text):
     """Ordering: the name equal to `text` first, then names starting with it, then by name."""
     closeness = models.Case(
@@ -88,13 +93,36 @@ class HeroQuerySet(models.QuerySet):
             )
         )
 
-    def related_to(self, team):
-        """Keep the heroes whose team is `team` or who are members of it."""
+    def related_to(self, team, *, page: Q | None = None, order: str = "pk", limit: int = 0):
+        """Keep the heroes whose team is `team` or who are members of it.
+
+        With `limit`, only the first `limit` of them in `order` that `page` (a page's
+        bounds) keeps: each of the two kinds is cut to the page before they are merged,
+        so that a team of 300,000 heroes costs what a team of 30 does.
+        """
         # One IN over a UNION ALL of two index lookups: with `team = ... OR id IN (...)`
         # PostgreSQL filters the whole hero table instead (0.5 s at a million heroes).
-        heroes = Hero.objects.filter(team=team).order_by().values("pk")
-        members = HeroTeamLink.objects.filter(team=team).values("hero_id")
-        return self.filter(pk__in=heroes.union(members, all=True))
+        if not limit:
+            heroes = Hero.objects.filter(team=team).order_by().values("pk")
+            members = HeroTeamLink.objects.filter(team=team).values("hero_id")
+            return self.filter(pk__in=heroes.union(members, all=True))
+        # Each cut is a sliced subquery of its own, since SQLite allows no LIMIT in the
+        # parts of a UNION; the merge is then of 2 x `limit` ids at most.
+        # The members' bounds and order are on the link's hero_id, so that the index of
+        # (team, hero) is read from the page on (PostgreSQL carries no inequality from
+        # hero.id over to it).
+        via_links = "team_links__hero_id"
+        kinds = [
+            self.filter(page or Q(), team=team).order_by(order),
+            self.filter(_rekeyed(page or Q(), via_links), team_links__team=team).order_by(
+                order.replace("pk", via_links).replace("id", via_links)
+            ),
+        ]
+        cuts = [
+            Hero.objects.filter(pk__in=kind.values("pk")[:limit]).order_by().values("pk")
+            for kind in kinds
+        ]
+        return self.filter(pk__in=cuts[0].union(cuts[1], all=True))
 
     def search(self, text):
         """Keep the heroes whose name or secret name contains `text`, closest names first."""

@@ -294,9 +294,14 @@ def hero_list(request):
         heroes = Hero.objects.all()
         if text := filters.cleaned_data["q"].strip():
             heroes = heroes.search(text)
-        if filters.selected_team is not None:
-            heroes = heroes.related_to(filters.selected_team)
-        page = _window(request, heroes.values(*HERO_FIELDS), key="id", size=HEROES_PER_PAGE)
+        rows = heroes.values(*HERO_FIELDS)
+        if (team := filters.selected_team) is not None:
+
+            def rows(where: Q, order: str, limit: int) -> list[dict]:
+                related = heroes.related_to(team, page=where, order=order, limit=limit)
+                return list(related.values(*HERO_FIELDS).order_by(order)[:limit])
+
+        page = _window(request, rows, key="id", size=HEROES_PER_PAGE)
         page = dataclasses.replace(page, rows=hero_rows(page.rows))
     team_text = (
         filters.selected_team.name

@@ -321,6 +321,35 @@ def test_hero_list_searches_names_and_filters_by_team(admin_client, tutorial, qu
     assert [row.split()[1] for row in rows(response)] == names
 
 
+def test_hero_list_filtered_by_team_pages_through_its_heroes_and_members(
+    admin_client, tutorial, many_heroes
+):
+    heroes = sorted(hero.pk for hero in many_heroes(130))
+    own, members, both = heroes[::3], heroes[1::3], heroes[2::6]
+    Hero.objects.filter(pk__in=own + both).update(team_id=2)
+    HeroTeamLink.objects.bulk_create(HeroTeamLink(hero_id=pk, team_id=2) for pk in members + both)
+    related = sorted({1, *own, *members, *both})  # Deadpond: Z-Force's and a member
+
+    def shown(response):
+        return [int(row.split()[0]) for row in rows(response)]
+
+    pages, url = [], "/heroes/?team=2"
+    while url:
+        response = admin_client.get(url)
+        pages.append(shown(response))
+        found = re.search(r'href="([^"]*after=\d+)" rel="next"', response.content.decode())
+        url = found[1].replace("&amp;", "&") if found else None
+    assert [len(page) for page in pages] == [50, 50, len(related) - 100]
+    assert [pk for page in pages for pk in page] == related  # each once, in order
+    back = admin_client.get(f"/heroes/?team=2&before={pages[2][0]}")
+    assert shown(back) == pages[1]
+    names = dict(Hero.objects.values_list("pk", "name"))
+    searched = admin_client.get("/heroes/?team=2&q=extra-1")
+    expected = [pk for pk in related if "extra-1" in names[pk].lower()]
+    assert 0 < len(expected) < len(related)
+    assert shown(searched) == expected
+
+
 def test_hero_list_offers_a_choice_when_the_team_text_matches_several_teams(admin_client, tutorial):
     Team.objects.create(name="Preventers Junior", headquarters="Sharp Tower, floor 2")
     Team.objects.create(name="Junior Force", headquarters="Garage")
