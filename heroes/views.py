@@ -53,6 +53,7 @@ HEROES_PER_PAGE = 50
 TEAMS_PER_PAGE = 50
 ROWS_PER_SECTION = 20
 SEARCH_RESULTS = 20
+SEARCH_CANDIDATES = 1000  # heroes found, of which the closest SEARCH_RESULTS are shown
 GRID_HEROES = 20
 GRID_TEAMS = 8
 HISTORY_PER_PAGE = 10
@@ -514,7 +515,8 @@ def team_detail(request, pk):
     hero_q = _text(request, "hero_q")
     found = None
     if hero_q:
-        found = list(Hero.objects.search(hero_q).with_membership_in(team)[: SEARCH_RESULTS + 1])
+        heroes = Hero.objects.search(hero_q, candidates=SEARCH_CANDIDATES)
+        found = list(heroes.with_membership_in(team)[: SEARCH_RESULTS + 1])
     history = None
     if request.user.has_perm(VIEW_HISTORY):
         change_sets = _window(

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.test import Client
 
+from heroes import views
 from heroes.models import ChangeSet, Hero, HeroTeamLink, Team
 
 PAGES = ["/heroes/", "/heroes/3/", "/teams/", "/teams/1/", "/memberships/"]
@@ -545,6 +546,26 @@ def test_team_page_finds_heroes_to_add(admin_client, tutorial):
         "Rusty-Man (id 2) Tommy Sharp Add Rusty-Man to Z-Force",
         "Spider-Boy (id 3) Pedro Parqueador Add Spider-Boy to Z-Force",
     ]
+
+
+def test_team_page_search_shows_the_closest_names_first_among_many(
+    admin_client, tutorial, monkeypatch
+):
+    monkeypatch.setattr(views, "SEARCH_CANDIDATES", 3)  # of each kind: exact, prefix, others
+    Hero.objects.bulk_create(
+        [
+            *(Hero(name=f"Ultra-Mantis {i}", secret_name="x") for i in range(10)),
+            *(Hero(name=f"Mantis {i}", secret_name="x") for i in range(2)),
+            Hero(name="mantis", secret_name="x"),
+        ]
+    )
+
+    response = admin_client.get("/teams/2/?hero_q=Mantis")
+
+    found = [row.split(" (id")[0] for row in rows(response) if "(id" in row]
+    assert found[:3] == ["mantis", "Mantis 0", "Mantis 1"]
+    assert len(found) == 6  # and 3 of the 10 others
+    assert all(name.startswith("Ultra-Mantis") for name in found[3:])
 
 
 def test_grid_shows_a_cell_per_pair_with_a_button_that_toggles_it(admin_client, tutorial):
