@@ -255,3 +255,14 @@ def test_a_name_with_a_nul_character_is_refused_cleanly(tutorial, manage):
     assert (
         err == "CommandError: No hero with id or name 'Spider\\x00Boy': names cannot contain NUL.\n"
     )
+
+
+@pytest.mark.parametrize("text", ["\N{SUPERSCRIPT TWO}", "\N{ARABIC-INDIC DIGIT ONE}", "9" * 20])
+def test_digits_that_are_no_id_are_looked_up_as_names(tutorial, manage, text):
+    # A superscript two is a digit to str.isdigit() but not to int(); an Arabic-Indic
+    # one is a digit to both, but no one types it for an id; 20 nines fit no column.
+    before = snapshot()
+    status, out, err = manage("join_team", "1", text)
+    assert (status, out) == (1, "")
+    assert err == f'CommandError: No team with id or name "{text}", and no name contains it.\n'
+    assert snapshot() == before

@@ -46,7 +46,8 @@ def _resolve(model: type[Model], text: str) -> Model:
     if "\x00" in text:
         # PostgreSQL refuses NUL in text parameters; no name can hold one anyway.
         raise CommandError(f"No {noun} with id or name {text!r}: names cannot contain NUL.")
-    if text.isdigit():
+    # ASCII digits only: "²" is a digit to str.isdigit() but not to int().
+    if text.isascii() and text.isdigit() and int(text) < 2**63:
         found = model.objects.filter(pk=int(text)).first()
         if found is not None:
             return found
