@@ -1,5 +1,6 @@
 """seed_heroes: the tutorial's data, and the synthetic data set with its progress bar."""
 
+import collections
 import io
 import re
 
@@ -234,6 +235,24 @@ def test_generating_keeps_the_indexes_and_foreign_keys(db):
         ("heroteamlink", ("hero_id",), False, ("hero", "id")),
         ("heroteamlink", ("team_id",), False, ("team", "id")),
     } <= before
+
+
+def test_generating_keeps_the_heroes_counted_per_block_of_ids(tutorial):
+    def blocks():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT first_id, row_count FROM hero_id_block ORDER BY first_id")
+            return cursor.fetchall()
+
+    def counted():
+        ids = Hero.objects.values_list("pk", flat=True)
+        return sorted(collections.Counter(pk - pk % 4096 for pk in ids).items())
+
+    generate(seed=9)  # more rows than there were: a bulk load (no indexes, no row trigger)
+    assert [tuple(block) for block in blocks()] == counted()
+    assert Hero.objects.count() == 203
+
+    Hero.objects.create(pk=5000, name="Later", secret_name="Still counted")
+    assert [tuple(block) for block in blocks()] == counted()  # the trigger is back
 
 
 def test_a_failure_halfway_writes_nothing(tutorial, monkeypatch):
