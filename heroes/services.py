@@ -156,7 +156,12 @@ def _lock_hero(hero: Hero) -> Hero:
 
 
 def _lock_team(team: Team) -> None:
-    """Lock the team's row: membership changes of one team run one after the other."""
+    """Lock the team's row: membership changes of one team run one after the other.
+
+    What the change then reads of the team's memberships takes statements of their own:
+    on PostgreSQL a statement that waited for this lock still sees the other tables as
+    they were when it began, so a membership read in it (a subquery) can be stale.
+    """
     if not Team.objects.select_for_update(no_key=True).filter(pk=team.pk).values("pk").exists():
         raise ServiceError(f"Team {team.name} no longer exists.")
 
