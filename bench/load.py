@@ -21,6 +21,7 @@ import contextlib
 import datetime
 import importlib.metadata
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -828,7 +829,12 @@ def main() -> None:
     )
     parser.add_argument("--round", type=float, default=2, help="Seconds per alternating round.")
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2, help="WEB_CONCURRENCY.")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=multiprocessing.cpu_count() * 2 + 1,
+        help="WEB_CONCURRENCY (default: gunicorn.conf.py's, two per core plus one).",
+    )
     parser.add_argument(
         "--conn-max-age",
         help="DJANGO_CONN_MAX_AGE for the server (default: gunicorn.conf.py's 60).",
