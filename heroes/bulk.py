@@ -14,6 +14,14 @@ def insert_select(
     rows inserted. The SELECT must have a WHERE clause: SQLite needs one to parse the
     ON CONFLICT clause that follows it.
     """
+    statement, params = insert_select_sql(model, columns, select, ignore_conflicts=ignore_conflicts)
+    return execute(select.db, statement, params)
+
+
+def insert_select_sql(
+    model: type[Model], columns: list[str], select: QuerySet, *, ignore_conflicts: bool = False
+) -> tuple[str, tuple]:
+    """`insert_select`'s statement and parameters, for the database `select` reads."""
     connection = connections[select.db]
     qn = connection.ops.quote_name
     select_sql, params = select.query.get_compiler(connection=connection).as_sql()
@@ -23,7 +31,12 @@ def insert_select(
         f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(map(qn, columns))}) "
         f"{select_sql}{conflict}"
     )
-    with connection.cursor() as cursor:
+    return statement, tuple(params)
+
+
+def execute(alias: str, statement: str, params) -> int:
+    """Run one statement on the database `alias`; return the number of rows it changed."""
+    with connections[alias].cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.rowcount
 

@@ -309,7 +309,7 @@ def join_team(*, hero: Hero, team: Team, training: bool = False) -> Result:
             result = Result(f"{hero.name} is already a member of {team.name}.", unchanged=1)
         else:
             change_set = history.begin(Operation.JOIN, team=team)
-            if not history.record_joins(change_set, _one(hero), team, training):
+            if not history.record_join(change_set, hero, team, training):
                 raise ServiceError(f"Hero {hero.name} no longer exists.")
             _insert_link(hero, team, training)
             message = f"{hero.name} joined {team.name}{' as a trainee' if training else ''}."
@@ -323,7 +323,7 @@ def leave_team(*, hero: Hero, team: Team) -> Result:
     with sql.change() as statements:
         _lock_team(team)
         change_set = history.begin(Operation.LEAVE, team=team)
-        if history.record_links(change_set, _links(hero, team), member_after=False):
+        if history.record_leave(change_set, hero, team):
             _links(hero, team).delete()
             result = _done(change_set, f"{hero.name} left {team.name}.", 1, statements, left=1)
         else:
@@ -339,10 +339,10 @@ def toggle_membership(*, hero: Hero, team: Team, training: bool = False) -> Resu
     with sql.change() as statements:
         _lock_team(team)
         change_set = history.begin(Operation.TOGGLE, team=team)
-        if history.record_links(change_set, _links(hero, team), member_after=False):
+        if history.record_leave(change_set, hero, team):
             _links(hero, team).delete()
             result = _done(change_set, f"{hero.name} left {team.name}.", 1, statements, left=1)
-        elif history.record_joins(change_set, _one(hero), team, training):
+        elif history.record_join(change_set, hero, team, training):
             _insert_link(hero, team, training)
             message = f"{hero.name} joined {team.name}."
             result = _done(change_set, message, 1, statements, joined=1)

@@ -417,3 +417,23 @@ def test_revert_command_errors_change_nothing(spider_boy, preventers, z_force):
     with pytest.raises(CommandError, match=r"^No change #999; `history` lists them.$"):
         run("revert", "999")
     assert state() == before
+
+
+def test_one_hero_joins_and_leaves_are_recorded_by_statements_built_once(spider_boy, z_force):
+    joined = services.join_team(hero=spider_boy, team=z_force, training=True)
+    left = services.leave_team(hero=spider_boy, team=z_force)
+    joined_again = services.join_team(hero=spider_boy, team=z_force)
+
+    assert entries(joined.change_set) == [
+        ("Spider-Boy", "membership", None, None, 2, False, True, None, True)
+    ]
+    assert entries(left.change_set) == [
+        ("Spider-Boy", "membership", None, None, 2, True, False, True, True)
+    ]
+    assert entries(joined_again.change_set) == [
+        ("Spider-Boy", "membership", None, None, 2, False, True, None, False)
+    ]
+    # Every entry belongs to its change set, hero and team: no sentinel id was written.
+    assert set(HeroChange.objects.values_list("change_set_id", "hero_id", "team_id")) == {
+        (change.change_set.pk, spider_boy.pk, z_force.pk) for change in (joined, left, joined_again)
+    }
