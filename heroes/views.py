@@ -295,14 +295,15 @@ def hero_list(request):
         heroes = Hero.objects.all()
         if text := filters.cleaned_data["q"].strip():
             heroes = heroes.search(text)
-        rows = heroes.values(*HERO_FIELDS)
-        if (team := filters.selected_team) is not None:
+        if (team := filters.selected_team) is None:
+            read = heroes.values(*HERO_FIELDS)
+        else:
 
-            def rows(where: Q, order: str, limit: int) -> list[dict]:
+            def read(where: Q, order: str, limit: int) -> list[dict]:
                 related = heroes.related_to(team, page=where, order=order, limit=limit)
                 return list(related.values(*HERO_FIELDS).order_by(order)[:limit])
 
-        page = _window(request, rows, key="id", size=HEROES_PER_PAGE)
+        page = _window(request, read, key="id", size=HEROES_PER_PAGE)
         page = dataclasses.replace(page, rows=hero_rows(page.rows))
     team_text = (
         filters.selected_team.name
@@ -515,8 +516,8 @@ def team_detail(request, pk):
     hero_q = _text(request, "hero_q")
     found = None
     if hero_q:
-        heroes = Hero.objects.search(hero_q, candidates=SEARCH_CANDIDATES)
-        found = list(heroes.with_membership_in(team)[: SEARCH_RESULTS + 1])
+        candidates = Hero.objects.search(hero_q, candidates=SEARCH_CANDIDATES)
+        found = list(candidates.with_membership_in(team)[: SEARCH_RESULTS + 1])
     history = None
     if request.user.has_perm(VIEW_HISTORY):
         change_sets = _window(

@@ -548,6 +548,13 @@ def test_team_page_finds_heroes_to_add(admin_client, tutorial):
     ]
 
 
+def test_team_page_keeps_its_heroes_while_searching_heroes_to_add(admin_client, tutorial):
+    response = admin_client.get("/teams/1/?hero_q=o")
+
+    assert "No hero has Preventers as their team" not in text(response)
+    assert response.context["heroes"].rows == [Hero.objects.get(name="Rusty-Man")]
+
+
 def test_team_page_search_shows_the_closest_names_first_among_many(
     admin_client, tutorial, monkeypatch
 ):
