@@ -17,6 +17,8 @@ from django.db import router
 from django.db.models import Aggregate, OuterRef, Subquery, TextField, Value
 from django.db.models.functions import Concat
 
+from .bulk import bind
+
 SEPARATOR = "\n"  # not in any app label or codename Django makes
 
 
@@ -44,13 +46,16 @@ def _split(names: str | None) -> set[str]:
     return set(names.split(SEPARATOR)) if names else set()
 
 
+USER = -7_340_101  # the sentinel id the user's statement is built with (see bulk.bind)
+
+
 @functools.cache
 def _user_statement(alias: str) -> tuple[str, tuple]:
-    """The SQL that reads a user with their permissions, and its parameters but the id.
+    """The SQL that reads a user with their permissions, and its parameters.
 
-    Built by the ORM once per database: compiling the two subqueries costs ten times
-    what running the statement does, so requests run it as a raw query, with the user's
-    id as its last parameter (the only one of its WHERE clause).
+    Built by the ORM once per database, for a sentinel id: compiling the two subqueries
+    costs ten times what running the statement does, so requests run it as a raw query
+    with the user's id bound in its place.
     """
     users = get_user_model()._default_manager.annotate(
         _own_permissions=_names(Permission.objects.filter(user=OuterRef("pk")), "user"),
@@ -58,8 +63,7 @@ def _user_statement(alias: str) -> tuple[str, tuple]:
             Permission.objects.filter(group__user=OuterRef("pk")), "group__user"
         ),
     )
-    sql, params = users.filter(pk=0).query.get_compiler(alias).as_sql()
-    return sql, params[:-1]
+    return users.filter(pk=USER).query.get_compiler(alias).as_sql()
 
 
 class PermissionBackend(ModelBackend):
@@ -67,9 +71,8 @@ class PermissionBackend(ModelBackend):
         model = get_user_model()
         alias = router.db_for_read(model)
         sql, params = _user_statement(alias)
-        user = next(
-            iter(model._default_manager.db_manager(alias).raw(sql, (*params, user_id))), None
-        )
+        found = model._default_manager.db_manager(alias).raw(sql, bind(params, {USER: user_id}))
+        user = next(iter(found), None)
         if user is None or not self.user_can_authenticate(user):
             return None
         if not user.is_superuser:  # a superuser's are all of them, read if ever asked

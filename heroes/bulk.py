@@ -34,6 +34,29 @@ def insert_select_sql(
     return statement, tuple(params)
 
 
+def bind(params, ids: dict[int, int]) -> list:
+    """A statement's parameters with each sentinel id of `ids` replaced by its real id.
+
+    For statements the ORM builds once, for sentinel ids (numbers no row has), and that
+    are then run with real ones: compiling is what costs, not running. A parameter keeps
+    its type (on PostgreSQL an id is an int subclass, psycopg's Int8); a sentinel that is
+    not found, or is left behind, is an error rather than a row written with it.
+    """
+    missing = [sentinel for sentinel in ids if sentinel not in params]
+    if missing:
+        raise RuntimeError(f"The statement has no parameter for the sentinels {missing}.")
+    bound = [
+        type(param)(ids[param]) if _is_id(param) and param in ids else param for param in params
+    ]
+    if any(_is_id(param) and param in ids for param in bound):
+        raise RuntimeError(f"A sentinel id was left in the parameters: {bound}.")
+    return bound
+
+
+def _is_id(param) -> bool:
+    return isinstance(param, int) and not isinstance(param, bool)
+
+
 def execute(alias: str, statement: str, params) -> int:
     """Run one statement on the database `alias`; return the number of rows it changed."""
     with connections[alias].cursor() as cursor:

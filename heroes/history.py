@@ -36,7 +36,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from .bulk import compare_and_set, execute, insert_select, insert_select_sql
+from .bulk import bind, compare_and_set, execute, insert_select, insert_select_sql
 from .models import ChangeSet, Hero, HeroChange, HeroTeamLink, Team
 from .sql import WRITE_VERBS, Statement
 
@@ -241,17 +241,7 @@ def _one_hero(kind: str, change_set: ChangeSet, hero: Hero, team: Team, training
         SENTINELS["hero"]: hero.pk,
         SENTINELS["team"]: team.pk,
     }
-    # A parameter keeps its type: on PostgreSQL an id is an int subclass (psycopg's Int8).
-    bound = [
-        type(param)(ids[param]) if _is_id(param) and param in ids else param for param in params
-    ]
-    if any(_is_id(param) and param in ids for param in bound):  # no sentinel left behind
-        raise RuntimeError(f"The {kind} statement kept a sentinel id: {bound}.")
-    return execute(alias, statement, bound)
-
-
-def _is_id(param) -> bool:
-    return isinstance(param, int) and not isinstance(param, bool)
+    return execute(alias, statement, bind(params, ids))
 
 
 @functools.cache
@@ -264,11 +254,7 @@ def _one_hero_statement(kind: str, alias: str, training) -> tuple[str, tuple]:
         links = HeroTeamLink.objects.using(alias).filter(hero_id=hero.pk, team_id=team.pk)
         select, values = _links_left(links, member_after=False)
     rows = _entry_rows(change_set, select, **values)
-    statement, params = insert_select_sql(HeroChange, ENTRY_COLUMNS, rows)
-    for name, sentinel in SENTINELS.items():
-        if sentinel not in params:
-            raise RuntimeError(f"The {kind} statement has no parameter for the {name}.")
-    return statement, params
+    return insert_select_sql(HeroChange, ENTRY_COLUMNS, rows)
 
 
 def record_toggles(change_set: ChangeSet, heroes: QuerySet, team: Team, training: bool) -> int:

@@ -307,6 +307,20 @@ class HeroChangeQuerySet(models.QuerySet):
         return self.filter(hero=hero).with_teams().select_related("change_set")
 
 
+def _team_reference() -> models.ForeignKey:
+    """An entry's reference to a team: optional, cleared if the team goes, indexed where
+    set (HeroChange.Meta), kept by Django rather than the database (see HeroChange)."""
+    return models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+
+
 class HeroChange(models.Model):
     """One hero's part of a change set: a team or a membership, before and after.
 
@@ -346,33 +360,9 @@ class HeroChange(models.Model):
     kind = models.CharField(max_length=10, choices=Kind)
     # A membership's team; for a change of team, the team before and after. Each is
     # indexed where set (below): the other entries leave them NULL.
-    team = models.ForeignKey(
-        Team,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    team_before = models.ForeignKey(
-        Team,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    team_after = models.ForeignKey(
-        Team,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
+    team = _team_reference()
+    team_before = _team_reference()
+    team_after = _team_reference()
     # A membership before and after: member or not, and in training or not.
     member_before = models.BooleanField(null=True)
     member_after = models.BooleanField(null=True)
