@@ -175,7 +175,9 @@ def _entry_rows(change_set: ChangeSet, select: QuerySet, **values) -> QuerySet:
         name = f"_history_{column}"
         annotations[name] = value
         names.append(name)
-    return select.order_by().annotate(**annotations).values_list(*names)
+    # In the selection's key order, so that a change set's entries (listed by id) come in
+    # the order of their heroes or links, whatever plan found them.
+    return select.order_by("pk").annotate(**annotations).values_list(*names)
 
 
 def record_team_changes(change_set: ChangeSet, heroes: QuerySet, team: Team | None) -> int:
