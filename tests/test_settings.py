@@ -77,4 +77,4 @@ def test_sqlite_by_default_with_wal_immediate_transactions_and_a_busy_timeout():
         "'journal_mode=WAL' in o['OPTIONS']['init_command'])",
         **PRODUCTION,
     )
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "IMMEDIATE", "20", "True"]
+    assert result.stdout.split() == ["heroes_site.sqlite", "IMMEDIATE", "20", "True"]
