@@ -196,19 +196,19 @@ def measure_deep(entries_per_hero: int) -> list[dict]:
     """The toggle's heroes toggled until each has `entries_per_hero` entries; then timed."""
     from django.db.models import Count
 
-    from heroes import services
     from heroes.models import Hero, HeroChange, Team
 
-    team = Team.objects.get(name="Bench A")
-    ids = slices(len(operations(team)[0]))[4]  # the toggle's heroes
+    bulk, reset, _ = operations(Team.objects.get(name="Bench A"))
+    ids = slices(len(bulk))[list(bulk).index("toggle membership")]
     selection = Hero.objects.filter(pk__gte=ids[0], pk__lte=ids[-1])
     entries = HeroChange.objects.filter(hero__in=selection)
     have = entries.values("hero").annotate(n=Count("pk")).order_by("n").values("n")[:1]
     for _ in range(max(0, entries_per_hero - (have[0]["n"] if have else 0))):
-        services.bulk_toggle_membership(heroes=selection, team=team)
+        bulk["toggle membership"](selection)
     vacuum()
-    toggle = lambda qs: services.bulk_toggle_membership(heroes=qs, team=team)  # noqa: E731
-    runs = [timed(toggle, lambda qs: None, selection) for _ in range(RUNS)]
+    runs = [
+        timed(bulk["toggle membership"], reset["toggle membership"], selection) for _ in range(RUNS)
+    ]
     return [
         {
             "heroes": len(ids),
