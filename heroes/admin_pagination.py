@@ -20,7 +20,7 @@ from django.contrib.admin.utils import (
     lookup_field,
     quote,
 )
-from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR, ChangeList
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
@@ -117,18 +117,23 @@ class IdBlocks:
 
 
 class EstimatedCountPaginator(Paginator):
-    """Count exactly up to `exact_limit` rows; past that, estimate instead of COUNT(*).
+    """Count exactly up to `count_limit` rows; past that, estimate instead of COUNT(*).
 
-    Always one query: a COUNT over at most `exact_limit + 1` rows of the list, and, when
-    the list is unfiltered, the table's size estimate (PostgreSQL's planner statistics,
-    `reltuples`; on SQLite, MAX of the primary key, an upper bound when rows were
-    deleted). Beyond the limit `count` is the estimate with `count_is_estimate` set, or,
-    for a filtered list, `exact_limit + 1` with `count_is_lower_bound` set, so that
-    templates can say "about 1,000,000" or "more than 10,000" rather than a wrong number.
-    A table with `id_blocks` is counted exactly from them when the list is unfiltered.
+    `count_limit` is `exact_limit` rows past the first row of the page asked for
+    (`first_row`), so that the pages after it always exist: a filtered list is counted
+    as far as it is read. Always one query: a COUNT over at most `count_limit + 1` rows
+    of the list, and, when the list is unfiltered, the table's size estimate
+    (PostgreSQL's planner statistics, `reltuples`; on SQLite, MAX of the primary key,
+    an upper bound when rows were deleted). Beyond the limit `count` is the estimate
+    with `count_is_estimate` set, or, for a filtered list, `count_limit + 1` with
+    `count_is_lower_bound` set, so that templates can say "about 1,000,000" or "more
+    than 10,000" rather than a wrong number. A table with `id_blocks` is counted
+    exactly from them when the list is unfiltered.
     """
 
     exact_limit = 10_000
+    # The position of the first row of the page asked for (from 0).
+    first_row = 0
 
     count_is_estimate = False
     count_is_lower_bound = False
@@ -155,7 +160,8 @@ class EstimatedCountPaginator(Paginator):
         connection = connections[queryset.db]
         if self._blocks is not None:
             return self._blocks.count(connection)
-        capped = queryset.order_by().values("pk")[: self.exact_limit + 1]
+        limit = self.count_limit
+        capped = queryset.order_by().values("pk")[: limit + 1]
         capped_sql, params = capped.query.get_compiler(connection=connection).as_sql()
         estimate, estimate_params = "NULL", ()
         if not queryset.query.where:
@@ -173,7 +179,7 @@ class EstimatedCountPaginator(Paginator):
                 (*estimate_params, *params),
             )
             exact, estimated = cursor.fetchone()
-        if exact <= self.exact_limit:
+        if exact <= limit:
             return exact
         if estimated is not None and estimated > exact:
             self.count_is_estimate = True
@@ -184,7 +190,7 @@ class EstimatedCountPaginator(Paginator):
     @property
     def count_limit(self):
         """The largest number counted exactly."""
-        return self.exact_limit
+        return self.first_row + self.exact_limit
 
     def page(self, number):
         """The page; when the list is ordered by primary key, found through its index.
@@ -403,6 +409,10 @@ class BigTableMixin:
     action_form = ActionForm
     # The table's counts per block of ids (IdBlocks), if it has them.
     id_blocks = None
+    # A search's rows are counted less far than a filter's: each row costs a LIKE per
+    # search field (counting 10,001 heroes of a million with "man" in their name or secret
+    # name took PostgreSQL 46 ms, three quarters of the page; 1,001 take 5).
+    search_exact_limit = 1_000
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
 
@@ -414,6 +424,10 @@ class BigTableMixin:
             request, queryset, per_page, orphans, allow_empty_first_page
         )
         paginator.id_blocks = self.id_blocks
+        if request.GET.get(SEARCH_VAR):
+            paginator.exact_limit = self.search_exact_limit
+        with contextlib.suppress(ValueError):  # As Django's ChangeList: a bad number is page 1.
+            paginator.first_row = max(int(request.GET.get(PAGE_VAR, 1)) - 1, 0) * per_page
         cursor = request.GET.get(CURSOR_VAR)
         if cursor is not None:
             # A tampered cursor is ignored: the page is then found by its number.

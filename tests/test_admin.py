@@ -169,9 +169,9 @@ def test_hero_change_list_never_counts_the_whole_table(admin_client, crowd):
         admin_client.get(HEROES)
 
     counts = [query["sql"] for query in queries if "COUNT(" in query["sql"].upper()]
-    # A search counts at most 10,001 heroes; the whole list adds up its id blocks.
+    # A search counts at most 1,001 heroes; the whole list adds up its id blocks.
     assert len(counts) == 1
-    assert "LIMIT 10001" in counts[0]
+    assert "LIMIT 1001" in counts[0]
     assert any('SUM(row_count), 0) FROM "hero_id_block"' in query["sql"] for query in queries)
 
 
@@ -179,10 +179,45 @@ def test_a_big_filtered_list_says_more_than_instead_of_counting(admin_client, cr
     crowd(12)
     monkeypatch.setattr(EstimatedCountPaginator, "exact_limit", 5)
 
-    page = text(admin_client.get(HEROES, {"q": "Extra"}))
+    page = text(admin_client.get(HEROES, {"member_of": "1"}))
 
     assert "more than 5 heroes" in page
     assert "more than 5 results" in page
+
+
+def test_a_search_is_counted_less_far_than_a_filter(admin_client, crowd, monkeypatch):
+    crowd(12)
+    monkeypatch.setattr(EstimatedCountPaginator, "exact_limit", 20)
+    monkeypatch.setattr(HeroAdmin, "search_exact_limit", 5)
+
+    assert "15 results" in text(admin_client.get(HEROES, {"member_of": "1"}))
+    page = text(admin_client.get(HEROES, {"q": "Extra"}))
+    assert "more than 5 results" in page
+
+
+def test_a_filtered_list_pages_past_its_count_limit(admin_client, crowd, monkeypatch):
+    crowd(12)
+    monkeypatch.setattr(EstimatedCountPaginator, "exact_limit", 5)
+    monkeypatch.setattr(HeroAdmin, "list_per_page", 2)
+    filtered = {"member_of": "1"}
+    members = list(
+        Hero.objects.filter(team_links__team_id=1).order_by("pk").values_list("pk", flat=True)
+    )
+    assert len(members) == 15
+
+    first = admin_client.get(HEROES, filtered)
+    assert "more than 5 results" in text(first)
+    # Counted 5 rows past each page's first: the pages after the first count go on.
+    for number in range(2, 9):
+        response = admin_client.get(HEROES, {**filtered, "p": number})
+        assert response.status_code == 200
+        assert ids_on(response) == members[(number - 1) * 2 : number * 2]
+    assert "15 results" in text(response)
+    # Reached by its "next" link (a cursor) too.
+    response = admin_client.get(HEROES, {**filtered, "p": 5, "after": members[7]})
+    assert ids_on(response) == members[8:10]
+    # Past the end, Django's answer for a page that does not exist.
+    assert admin_client.get(HEROES, {**filtered, "p": 9}).status_code == 302
 
 
 def test_the_whole_hero_list_is_counted_exactly_from_its_id_blocks(
