@@ -321,8 +321,9 @@ def measure(sizes: list[int], database: str) -> dict[str, list[dict]]:
                         "plain ms": p["p50"],
                         "admin/plain": ratio,
                         "runs": runs,
+                        # The size: a small table's plain search is fast.
                         "target": met(ratio <= TARGET_SEARCH)
-                        if database == "postgres"
+                        if database == "postgres" and size == max(sizes)
                         else "(measured)",
                     }
                 )
@@ -431,7 +432,8 @@ TITLES = {
     ),
     "search": (
         f'Search "{SEARCH}" (name or secret name contains it) vs the plain admin\'s '
-        f"icontains search (target on PostgreSQL: admin/plain <= {TARGET_SEARCH})"
+        f"icontains search (target on PostgreSQL, at the largest size: admin/plain <= "
+        f"{TARGET_SEARCH})"
     ),
     "forms": (
         "Forms with a hero or team chooser vs the plain admin's "
