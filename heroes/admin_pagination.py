@@ -49,6 +49,8 @@ from .admin_widgets import DirectHiddenInput, DirectSelect
 PK_MARKER = "__pk__"
 # The query parameter of the keyset cursor: the primary key of the previous page's last row.
 CURSOR_VAR = "after"
+# The furthest row a list is counted to, whatever page is asked for.
+LAST_ROW = 2**62
 
 
 def pk_order(queryset) -> str | None:
@@ -427,7 +429,10 @@ class BigTableMixin:
         if request.GET.get(SEARCH_VAR):
             paginator.exact_limit = self.search_exact_limit
         with contextlib.suppress(ValueError):  # As Django's ChangeList: a bad number is page 1.
-            paginator.first_row = max(int(request.GET.get(PAGE_VAR, 1)) - 1, 0) * per_page
+            first_row = max(int(request.GET.get(PAGE_VAR, 1)) - 1, 0) * per_page
+            # Past any table (the count's LIMIT must stay a 64-bit integer); such a page
+            # then does not exist, as Django says.
+            paginator.first_row = min(first_row, LAST_ROW)
         cursor = request.GET.get(CURSOR_VAR)
         if cursor is not None:
             # A tampered cursor is ignored: the page is then found by its number.
