@@ -18,7 +18,6 @@ from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import connections
 from django.db.models import (
     CharField,
     DateTimeField,
@@ -38,6 +37,7 @@ from django.utils.translation import ngettext
 
 from . import services, sql
 from .admin_widgets import Autocomplete
+from .bulk import insert_select
 from .models import Hero, HeroTeamLink, Team
 from .panel import panel_data, remember_sql
 from .services import ServiceError, retry_on_conflict
@@ -76,15 +76,7 @@ def log_changes(*, user_id: int, heroes: QuerySet, message) -> int:
         .annotate(**{f"_log_{name}": value for name, value in columns.items()})
         .values_list(*(f"_log_{name}" for name in columns))
     )
-    connection = connections[rows.db]
-    select_sql, params = rows.query.get_compiler(connection=connection).as_sql()
-    qn = connection.ops.quote_name
-    table = qn(LogEntry._meta.db_table)
-    names = ", ".join(qn(LogEntry._meta.get_field(name).column) for name in columns)
-    with connection.cursor() as cursor:
-        # Identifiers come from the models' options; values are parameters.
-        cursor.execute(f"INSERT INTO {table} ({names}) {select_sql}", params)
-        return cursor.rowcount
+    return insert_select(LogEntry, list(columns), rows)
 
 
 # The changes ---------------------------------------------------------------------------

@@ -105,6 +105,4 @@ def compare_and_set(
         f"WHERE {table}.{pk} = source._key "
         f"AND ({current} = source._old OR ({current} IS NULL AND source._old IS NULL))"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.rowcount
+    return execute(rows.db, statement, params)

@@ -307,15 +307,15 @@ class HeroChangeQuerySet(models.QuerySet):
         return self.filter(hero=hero).with_teams().select_related("change_set")
 
 
-def _team_reference() -> models.ForeignKey:
-    """An entry's reference to a team: optional, cleared if the team goes, indexed where
-    set (HeroChange.Meta), kept by Django rather than the database (see HeroChange)."""
+def _logged_reference(model: type[models.Model], related_name: str = "+") -> models.ForeignKey:
+    """An entry's reference to a hero or team: optional, cleared if the row goes, indexed
+    as HeroChange.Meta says, kept by Django rather than the database (see HeroChange)."""
     return models.ForeignKey(
-        Team,
+        model,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        related_name="+",
+        related_name=related_name,
         db_index=False,
         db_constraint=False,
     )
@@ -347,22 +347,14 @@ class HeroChange(models.Model):
         db_constraint=False,
     )
     # The (hero, change_set) index below serves lookups by hero.
-    hero = models.ForeignKey(
-        Hero,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="changes",
-        db_index=False,
-        db_constraint=False,
-    )
+    hero = _logged_reference(Hero, related_name="changes")
     hero_name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind)
     # A membership's team; for a change of team, the team before and after. Each is
     # indexed where set (below): the other entries leave them NULL.
-    team = _team_reference()
-    team_before = _team_reference()
-    team_after = _team_reference()
+    team = _logged_reference(Team)
+    team_before = _logged_reference(Team)
+    team_after = _logged_reference(Team)
     # A membership before and after: member or not, and in training or not.
     member_before = models.BooleanField(null=True)
     member_after = models.BooleanField(null=True)
